@@ -1,0 +1,1 @@
+"""TIFF/COG layer: header parsing, decoding and window reads; knows nothing of collections."""
