@@ -7,6 +7,8 @@ import tempfile
 
 import pytest
 
+pytest_plugins = ["tests.servers.fixtures"]
+
 # Never let a cloud SDK probe a metadata endpoint or find the developer's credentials.
 _ISOLATION = {
     "AWS_EC2_METADATA_DISABLED": "true",
