@@ -6,7 +6,7 @@ EXTRAS ?= test,xarray,aws
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo lint format system-deps bench bench-quick clean
+.PHONY: venv test demo lint format system-deps stac-env bench bench-quick clean
 
 venv: $(STAMP)
 
@@ -20,7 +20,10 @@ $(STAMP): pyproject.toml
 system-deps:
 	@bash tools/system-deps.sh
 
-test: venv system-deps
+stac-env:
+	@bash tools/stac-env.sh
+
+test: venv system-deps stac-env
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: venv

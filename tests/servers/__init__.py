@@ -6,6 +6,7 @@ Plain Python, usable from pytest fixtures (:mod:`tests.servers.fixtures`), bench
 from tests.servers._proc import ServerStartError
 from tests.servers.moto import AccessKeys, MotoServer
 from tests.servers.nginx import NginxServer
+from tests.servers.stac import StacApiServer
 from tests.servers.tls import LocalCA, install_ca_system_wide
 
 __all__ = [
@@ -14,5 +15,6 @@ __all__ = [
     "MotoServer",
     "NginxServer",
     "ServerStartError",
+    "StacApiServer",
     "install_ca_system_wide",
 ]

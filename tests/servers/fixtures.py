@@ -14,6 +14,7 @@ import pytest
 
 from tests.servers.moto import MotoServer
 from tests.servers.nginx import NginxServer
+from tests.servers.stac import StacApiServer
 
 
 @pytest.fixture(scope="session")
@@ -40,4 +41,12 @@ def moto_server() -> Iterator[MotoServer]:
 def moto_iam_server() -> Iterator[MotoServer]:
     """moto S3 on 127.0.0.1 with IAM authentication enforced (admin keys in ``admin_keys``)."""
     with MotoServer(iam_auth=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def stac_server() -> Iterator[StacApiServer]:
+    """An empty stac-fastapi-pgstac API on 127.0.0.1; load data with ``add_collections`` and
+    ``add_items`` (use collection ids unique to your test module)."""
+    with StacApiServer() as server:
         yield server
