@@ -68,6 +68,10 @@ class CloudConfig:
             raise ConfigError(
                 f"cloud_config.anonymous must be true or false, got {self.anonymous!r}"
             )
+        if self.anonymous and self.requester_pays:
+            raise ConfigError(
+                "cloud_config.requester_pays needs signed requests, so anonymous cannot be true"
+            )
 
     @classmethod
     def known_keys(cls) -> list[str]:

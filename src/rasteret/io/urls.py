@@ -85,3 +85,42 @@ def redact_url(url: str | os.PathLike[str]) -> str:
         netloc += f":{parts.port}"
     query = "<redacted>" if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+_SIGNATURE_PARAMS = frozenset(
+    {
+        # Azure SAS
+        "sv", "ss", "srt", "sp", "se", "st", "spr", "sig", "sr", "si", "sip", "skoid", "sktid",
+        "skt", "ske", "sks", "skv", "sdd", "ses", "rscc", "rscd", "rsce", "rscl", "rsct",
+        # AWS SigV4 presigned
+        "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-expires",
+        "x-amz-signedheaders", "x-amz-signature", "x-amz-security-token",
+        # GCS signed URLs
+        "x-goog-algorithm", "x-goog-credential", "x-goog-date", "x-goog-expires",
+        "x-goog-signedheaders", "x-goog-signature",
+    }
+)  # fmt: skip
+
+
+def is_signed_url(url: str) -> bool:
+    """Whether ``url`` carries a signature (Azure SAS, S3 or GCS presigned query)."""
+    query = urlsplit(os.fspath(url)).query
+    names = {p.split("=", 1)[0].lower() for p in query.split("&") if p}
+    return bool(names & {"sig", "x-amz-signature", "x-goog-signature"})
+
+
+def unsign_url(url: str) -> str:
+    """``url`` without signature parameters, so it can be stored and signed again at read time.
+
+    Other query parameters are kept in their order; a URL without a signature is unchanged.
+    """
+    text = os.fspath(url)
+    if not is_signed_url(text):
+        return text
+    parts = urlsplit(text)
+    kept = [
+        p
+        for p in parts.query.split("&")
+        if p and p.split("=", 1)[0].lower() not in _SIGNATURE_PARAMS
+    ]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(kept), parts.fragment))
