@@ -1,0 +1,3 @@
+from tests.catalog.isolation import registry_file
+
+__all__ = ["registry_file"]
