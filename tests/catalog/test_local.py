@@ -348,3 +348,16 @@ def test_eight_processes_saving_25_ids_each_keep_all_200(tmp_path: Path) -> None
     expected = sorted(f"proc{n}/ds-{i:02d}" for n in range(8) for i in range(25))
     assert ids == expected
     assert len(load_local_descriptors(registry)) == 200
+
+
+def test_band_map_order_survives_export_and_save(registry_file: Path, tmp_path: Path) -> None:
+    s2 = DatasetRegistry.get("earthsearch/sentinel-2-l2a")
+    assert s2 is not None
+    order = list(s2.band_map or {})
+    assert order[-3:] == ["B11", "B12", "SCL"]  # declared order, not sorted (B8A sits after B08)
+    path = export_local_descriptor(s2.id, tmp_path / "s2.json")
+    assert list(json.loads(path.read_text())["band_map"]) == order
+    copy = s2.replace(id="local/s2-copy")
+    save_local_descriptor(copy)
+    (saved,) = load_local_descriptors()
+    assert list(saved.band_map or {}) == order

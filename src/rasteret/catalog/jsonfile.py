@@ -15,8 +15,16 @@ _NEW_FILE_MODE = 0o644
 
 
 def dumps(payload: Any) -> str:
-    """Stable, diff-friendly JSON text (sorted keys, 2-space indent, final newline)."""
-    return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """JSON text with a 2-space indent and a final newline; key order is kept as given."""
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def sorted_top_level(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with its own keys sorted (diff-friendly) but nested mappings left in order.
+
+    Band maps keep their order (B01..B12, B8A, SCL stay as declared).
+    """
+    return {key: data[key] for key in sorted(data)}
 
 
 def write_atomic(path: Path, payload: Any) -> None:

@@ -86,7 +86,7 @@ def save_local_descriptor(
     registry_path = local_registry_path(path)
     with _locked_entries(registry_path) as entries:
         entries[:] = [e for e in entries if _entry_id(e) != descriptor.id]
-        entries.append(descriptor.to_dict())
+        entries.append(jsonfile.sorted_top_level(descriptor.to_dict()))
     return registry_path
 
 
@@ -141,7 +141,7 @@ def export_local_descriptor(
             f"export destination {destination} is a folder; give a file path such as "
             f"{destination / (dataset_id.replace('/', '--') + '.json')}"
         )
-    jsonfile.write_atomic(destination, descriptor.to_dict())
+    jsonfile.write_atomic(destination, jsonfile.sorted_top_level(descriptor.to_dict()))
     return destination
 
 
