@@ -7,13 +7,14 @@ requests.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.servers.moto import MotoServer
 from tests.servers.nginx import NginxServer
+from tests.servers.proxy import FaultProxy
 from tests.servers.stac import StacApiServer
 
 
@@ -50,3 +51,19 @@ def stac_server() -> Iterator[StacApiServer]:
     ``add_items`` (use collection ids unique to your test module)."""
     with StacApiServer() as server:
         yield server
+
+
+@pytest.fixture
+def fault_proxy() -> Iterator[Callable[..., FaultProxy]]:
+    """Factory: ``fault_proxy(upstream_url, **FaultProxy options)`` starts a proxy process that
+    is stopped at the end of the test."""
+    started: list[FaultProxy] = []
+
+    def start(upstream: str, **options: object) -> FaultProxy:
+        proxy = FaultProxy(upstream, **options)  # type: ignore[arg-type]
+        started.append(proxy)
+        return proxy.start()
+
+    yield start
+    for proxy in started:
+        proxy.stop()
