@@ -7,6 +7,10 @@ VENV=.venv-stac
 SPEC=("stac-fastapi-pgstac[server]==7.2.0" "pypgstac[psycopg]==0.10.0")
 STAMP="$VENV/.installed-$(printf '%s\n' "${SPEC[@]}" | md5sum | cut -c1-12)"
 [ -e "$STAMP" ] && exit 0
+mkdir -p "$VENV"
+exec 9>"$VENV/.lock"
+flock 9  # concurrent callers (tests, benchmarks) wait for one install
+[ -e "$STAMP" ] && exit 0
 PY=${PYTHON:-python3}
 test -x "$VENV/bin/python" || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q -U pip 2>&1 | grep -v '^WARNING: Location' || true

@@ -16,6 +16,7 @@ drives it through its control endpoint::
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import urllib.error
@@ -48,6 +49,7 @@ class FaultProxy:
     bandwidth_mbps: cap on response bytes, shared by all connections (None: no cap).
     record: keep the request log (turn off for long benchmarks).
     tls: serve HTTPS to clients with this CA's server certificate (http mode).
+    cpus: pin the proxy process to these CPUs (benchmarks keep it off the measured cores).
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class FaultProxy:
         mode: str = "http",
         record: bool = True,
         tls: LocalCA | None = None,
+        cpus: set[int] | None = None,
     ) -> None:
         self.upstream = _upstream_address(upstream)
         self.latency_ms = latency_ms
@@ -66,6 +69,7 @@ class FaultProxy:
         self.mode = mode
         self.record = record
         self.tls = tls
+        self.cpus = cpus
         self.port = 0
         self.control_port = 0
         self.workdir: Path | None = None
@@ -96,6 +100,8 @@ class FaultProxy:
         log = self.workdir / "proxy.log"
         self._proc = ManagedProcess("proxy", argv, log_path=log, cwd=REPO_ROOT)
         self._proc.start()
+        if self.cpus:
+            os.sched_setaffinity(self._proc.pid, self.cpus)
         self._proc.wait_ready(self._read_ports, timeout=20, what="test proxy")
         return self
 

@@ -7,7 +7,8 @@ requests (``None``: all of them). Actions:
 - ``status``: answer with ``status``, ``response_headers`` and ``body`` without contacting the
   upstream (``body=None`` gives an S3-style XML error, so SDKs see a proper error code);
 - ``reset``: reset the TCP connection (RST) once the request head has arrived;
-- ``truncate``: forward, but close the connection after ``truncate_after`` response body bytes;
+- ``truncate``: forward, but close the connection after ``truncate_after`` response body bytes
+  (a body no longer than that passes whole);
 - ``delay``: forward after an extra ``delay_ms``.
 
 ``delay_ms`` also applies before the other actions.

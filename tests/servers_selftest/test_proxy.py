@@ -25,7 +25,7 @@ from botocore.config import Config
 from obstore.exceptions import PermissionDeniedError
 from obstore.store import HTTPStore, S3Store
 
-from tests.servers._proc import REPO_ROOT
+from tests.servers._proc import REPO_ROOT, free_port
 from tests.servers.moto import MotoServer
 from tests.servers.nginx import NginxServer
 from tests.servers.proxy import FaultProxy
@@ -337,6 +337,14 @@ def test_bad_rules_are_refused(fault_proxy: StartProxy, nginx_server: NginxServe
     assert [r["action"] for r in proxy.rules()] == ["reset"]
     proxy.clear_rules()
     assert proxy.rules() == []
+
+
+def test_unreachable_upstream_gives_502(fault_proxy: StartProxy):
+    proxy = fault_proxy(f"127.0.0.1:{free_port()}")  # nothing listens there
+    resp = get(proxy, "/anything")
+    assert resp.status == 502
+    assert b"upstream unreachable" in resp.read()
+    assert [(r["status"], r["outcome"]) for r in proxy.requests()] == [(502, "upstream_error")]
 
 
 def test_upstream_must_be_loopback():
