@@ -180,7 +180,7 @@ class S3CredentialsUrlProvider(RefreshingCredential):
                     f"set EARTHDATA_USERNAME/EARTHDATA_PASSWORD, or add a netrc entry for "
                     f"{self._login_host}"
                 )
-            opener = _basic_auth_opener(logins)
+            opener = _basic_auth_opener(logins, self.url)
         data = fetch_json(
             self.url,
             what=f"fetching temporary S3 credentials ({self.description})",
@@ -192,12 +192,18 @@ class S3CredentialsUrlProvider(RefreshingCredential):
         return _parse_s3_credentials(data, self.description)
 
 
-def _basic_auth_opener(logins: Mapping[str, tuple[str, str]]) -> urllib.request.OpenerDirector:
+def _basic_auth_opener(
+    logins: Mapping[str, tuple[str, str]], url: str
+) -> urllib.request.OpenerDirector:
     """An opener that sends basic auth to the given hosts only and keeps cookies across redirects."""
     manager = urllib.request.HTTPPasswordMgrWithPriorAuth()
+    parts = urlsplit(url)
     for host, (user, password) in logins.items():
-        for scheme in ("https", "http"):
-            manager.add_password(None, f"{scheme}://{host}/", user, password, is_authenticated=True)
+        uris = [f"https://{host}/", f"http://{host}/"]
+        if host == parts.hostname:
+            uris.append(f"{parts.scheme}://{parts.netloc}/")
+        for uri in uris:
+            manager.add_password(None, uri, user, password, is_authenticated=True)
     return urllib.request.build_opener(
         urllib.request.HTTPBasicAuthHandler(manager), urllib.request.HTTPCookieProcessor()
     )
