@@ -1,0 +1,815 @@
+"""Collection: a GeoParquet table of scenes whose rows carry every band's parsed TIFF header.
+
+A :class:`Collection` wraps a ``pyarrow.dataset`` view. Filters (:meth:`Collection.subset`,
+:meth:`Collection.where`) return new views and never touch the data; the table streams to
+PyArrow, DuckDB, Polars and GeoPandas through ``__arrow_c_stream__``; :meth:`iter_records`
+rebuilds the headers reads need with no I/O beyond the Parquet columns asked for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import shapely
+
+from rasteret.errors import BandNotFoundError, CollectionError, GeometryError
+from rasteret.ingest import schema as S
+from rasteret.ingest.arrow import as_arrow
+from rasteret.ingest.metadata import CollectionInfo
+from rasteret.ingest.normalize import parse_datetime, to_wkb
+from rasteret.ingest.report import BuildReport
+from rasteret.ingest.store import (
+    check_schema,
+    geo_metadata,
+    open_dataset,
+    read_report,
+    write_collection,
+)
+from rasteret.records import BandRef, RecordRef
+from rasteret.tiff.model import TiffHeader
+
+RECORD_BATCH_ROWS = 256
+_GEOARROW_WKB = {
+    b"ARROW:extension:name": b"geoarrow.wkb",
+    b"ARROW:extension:metadata": json.dumps({"crs": "OGC:CRS84"}).encode(),
+}
+
+
+def default_workspace() -> Path:
+    """``$RASTERET_WORKSPACE`` or ``~/rasteret_workspace``: where builds are cached."""
+    return Path(os.environ.get("RASTERET_WORKSPACE") or "~/rasteret_workspace").expanduser()
+
+
+class Collection:
+    """An immutable, filterable view of a collection table.
+
+    dataset: the ``pyarrow.dataset.Dataset`` behind the view (filters already applied).
+    name / description / data_source / start_date / end_date: as stored in the file metadata
+    (or given when wrapping a table).
+    """
+
+    def __init__(
+        self,
+        dataset: ds.Dataset | None = None,
+        *,
+        name: str = "",
+        description: str = "",
+        data_source: str = "",
+        start_date: dt.datetime | None = None,
+        end_date: dt.datetime | None = None,
+        info: CollectionInfo | None = None,
+        path: str | None = None,
+        build_report: BuildReport | None = None,
+    ) -> None:
+        if dataset is None:
+            raise CollectionError("a Collection needs a dataset (use rasteret.load or build)")
+        if isinstance(dataset, pa.Table):
+            dataset = ds.dataset(dataset)
+        base = info or CollectionInfo.from_metadata(dataset.schema.metadata)
+        self.dataset = dataset
+        self.info = base.with_(
+            name=name or base.name,
+            description=description or base.description,
+            data_source=data_source or base.data_source,
+            start_date=start_date or base.start_date,
+            end_date=end_date or base.end_date,
+        )
+        self.path = path
+        self.build_report = build_report or self.info.report
+        self._legacy = any(
+            S.is_legacy_band_type(dataset.schema.field(S.band_column(b)).type)
+            for b in S.bands_in_schema(dataset.schema)
+        )
+
+    # --- identity ----------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def description(self) -> str:
+        return self.info.description
+
+    @property
+    def data_source(self) -> str:
+        return self.info.data_source
+
+    @property
+    def start_date(self) -> dt.datetime | None:
+        return self.info.start_date
+
+    @property
+    def end_date(self) -> dt.datetime | None:
+        return self.info.end_date
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.dataset.schema
+
+    def _view(self, dataset: ds.Dataset) -> Collection:
+        return Collection(dataset, info=self.info, path=self.path, build_report=self.build_report)
+
+    # --- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def from_parquet(cls, path: str | os.PathLike[str], name: str = "") -> Collection:
+        """Open a collection folder or Parquet file written by a build or :meth:`export`."""
+        dataset = open_dataset(path)
+        text = os.fspath(path)
+        report = read_report(text) if "://" not in text else None
+        return cls(dataset, name=name, path=text, build_report=report)
+
+    @classmethod
+    def from_arrow(cls, data: Any, **kwargs: Any) -> Collection:
+        """Same as :func:`as_collection`."""
+        return as_collection(data, **kwargs)
+
+    # --- filters -----------------------------------------------------------------------------
+
+    def where(self, expr: ds.Expression) -> Collection:
+        """Rows matching a PyArrow expression, e.g. ``pc.field("eo:cloud_cover") < 10``."""
+        if not isinstance(expr, ds.Expression):
+            raise CollectionError(
+                f"where() takes a pyarrow.compute expression, got {type(expr).__name__}"
+            )
+        try:
+            return self._view(self.dataset.filter(expr))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise CollectionError(
+                f"cannot filter with {expr}: {exc}; columns: {self.schema.names}"
+            ) from None
+
+    def subset(
+        self,
+        *,
+        cloud_cover_lt: float | None = None,
+        date_range: tuple[Any, Any] | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+        geometries: Any = None,
+        split: str | Sequence[str] | None = None,
+        split_column: str = "split",
+    ) -> Collection:
+        """Rows matching every given criterion.
+
+        cloud_cover_lt: ``eo:cloud_cover`` strictly below this (0-100).
+        date_range: (start, end), both inclusive; a date without a time as end means the
+            whole of that day.
+        bbox: (minx, miny, maxx, maxy) in lon/lat; rows whose bbox overlaps it.
+        geometries: shapely geometries, WKB, GeoJSON, a bbox tuple or a GeoSeries/GeoDataFrame;
+            rows whose footprint really intersects any of them.
+        split: value(s) of ``split_column``.
+        """
+        given = [cloud_cover_lt, date_range, bbox, geometries, split]
+        if all(v is None for v in given):
+            raise CollectionError(
+                "subset() needs at least one filter: cloud_cover_lt, date_range, bbox, "
+                "geometries or split"
+            )
+        expr: ds.Expression | None = None
+
+        def add(e: ds.Expression) -> None:
+            nonlocal expr
+            expr = e if expr is None else expr & e
+
+        if cloud_cover_lt is not None:
+            value = float(cloud_cover_lt)
+            if not 0 <= value <= 100:
+                raise CollectionError(f"cloud_cover_lt must be within 0..100, got {value}")
+            self._require("eo:cloud_cover", "cloud_cover_lt")
+            add(pc.field("eo:cloud_cover") < value)
+        if date_range is not None:
+            add(self._date_expr(date_range))
+        if bbox is not None:
+            add(self._bbox_expr(_check_bbox(bbox)))
+        if split is not None:
+            self._require(split_column, "split")
+            values = [split] if isinstance(split, str) else list(split)
+            add(pc.field(split_column).isin(values))
+        view = self.where(expr) if expr is not None else self
+        if geometries is not None:
+            view = view._intersecting(_geometries(geometries))
+        return view
+
+    def select_split(
+        self, split: str | Sequence[str], *, split_column: str = "split"
+    ) -> Collection:
+        """Rows of one split (or several)."""
+        return self.subset(split=split, split_column=split_column)
+
+    def _require(self, column: str, what: str) -> None:
+        if column not in self.schema.names:
+            raise CollectionError(
+                f"{what} needs a {column!r} column, which this collection does not have; "
+                f"columns: {self.schema.names}"
+            )
+
+    def _date_expr(self, date_range: tuple[Any, Any]) -> ds.Expression:
+        if not isinstance(date_range, Sequence) or len(date_range) != 2:
+            raise CollectionError(f"date_range must be (start, end), got {date_range!r}")
+        start = parse_datetime(date_range[0])
+        end = parse_datetime(date_range[1], end_of_day=True)
+        if start is None or end is None:
+            raise CollectionError(f"date_range needs a start and an end, got {date_range!r}")
+        if start > end:
+            raise CollectionError(f"date_range starts after it ends: {date_range!r}")
+        col_type = self.schema.field(S.DATETIME).type
+        if not pa.types.is_timestamp(col_type):
+            raise CollectionError(f"column 'datetime' has type {col_type}, not a timestamp")
+        if col_type.tz is None:
+            start, end = (d.astimezone(dt.UTC).replace(tzinfo=None) for d in (start, end))
+        field = pc.field(S.DATETIME)
+        return (field >= pa.scalar(start, col_type)) & (field <= pa.scalar(end, col_type))
+
+    def _bbox_expr(self, bbox: tuple[float, float, float, float]) -> ds.Expression:
+        if S.BBOX not in self.schema.names or not pa.types.is_struct(
+            self.schema.field(S.BBOX).type
+        ):
+            raise CollectionError("this collection has no 'bbox' struct column to filter on")
+        minx, miny, maxx, maxy = bbox
+        return (
+            (pc.field(S.BBOX, "xmax") >= minx)
+            & (pc.field(S.BBOX, "xmin") <= maxx)
+            & (pc.field(S.BBOX, "ymax") >= miny)
+            & (pc.field(S.BBOX, "ymin") <= maxy)
+        )
+
+    def _intersecting(self, geoms: np.ndarray) -> Collection:
+        """Rows whose footprint intersects any of ``geoms`` (bbox pre-filter, then shapely)."""
+        prefilter: ds.Expression | None = None
+        for g in geoms:
+            e = self._bbox_expr(tuple(shapely.bounds(g)))
+            prefilter = e if prefilter is None else prefilter | e
+        candidates = self.dataset.to_table(columns=[S.ID, S.GEOMETRY], filter=prefilter)
+        footprints = shapely.from_wkb(
+            np.asarray(candidates.column(S.GEOMETRY).to_pylist(), dtype=object)
+        )
+        tree = shapely.STRtree(footprints)
+        hit = np.unique(tree.query(geoms, predicate="intersects")[1])
+        ids = pc.take(candidates.column(S.ID), pa.array(hit, pa.int64()))
+        return self.where(prefilter & pc.field(S.ID).isin(ids.combine_chunks()))
+
+    # --- inspection --------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self.dataset.count_rows()
+
+    @property
+    def bands(self) -> list[str]:
+        """Band codes with stored headers."""
+        return S.bands_in_schema(self.schema)
+
+    def resolve_bands(self, bands: str | Sequence[str]) -> list[str]:
+        """Band codes as stored, for requested names (exact, else case-insensitive)."""
+        requested = [bands] if isinstance(bands, str) else list(bands)
+        if not requested:
+            raise BandNotFoundError(f"no bands requested; this collection has {self.bands}")
+        available = self.bands
+        lower = {b.lower(): b for b in available}
+        out: list[str] = []
+        unknown: list[str] = []
+        for band in requested:
+            if band in available:
+                out.append(band)
+            elif isinstance(band, str) and band.lower() in lower:
+                out.append(lower[band.lower()])
+            else:
+                unknown.append(band)
+        if unknown:
+            raise BandNotFoundError(
+                f"band(s) {unknown} not in collection {self.name or '(unnamed)'!r}; "
+                f"bands that exist: {available}"
+            )
+        return out
+
+    @property
+    def crs(self) -> list[str]:
+        """Distinct raster CRSs of the rows (``EPSG:n`` or WKT)."""
+        if S.CRS_COLUMN in self.schema.names:
+            values = pc.unique(self.dataset.to_table(columns=[S.CRS_COLUMN]).column(0))
+            found = sorted(v for v in values.to_pylist() if v)
+            if found:
+                return found
+        return [f"EPSG:{e}" for e in self.epsg]
+
+    @property
+    def epsg(self) -> list[int]:
+        """Distinct EPSG codes of the rows' raster CRSs."""
+        if S.EPSG_COLUMN not in self.schema.names:
+            return []
+        values = pc.unique(self.dataset.to_table(columns=[S.EPSG_COLUMN]).column(0))
+        return sorted(int(v) for v in values.to_pylist() if v is not None)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float] | None:
+        """(xmin, ymin, xmax, ymax) in lon/lat over all rows, or None when empty."""
+        if S.BBOX not in self.schema.names:
+            return None
+        col = self.dataset.to_table(columns=[S.BBOX]).column(0).combine_chunks()
+        if len(col) == col.null_count:
+            return None
+        lo = [pc.min(col.field(k)).as_py() for k in ("xmin", "ymin")]
+        hi = [pc.max(col.field(k)).as_py() for k in ("xmax", "ymax")]
+        return (lo[0], lo[1], hi[0], hi[1])
+
+    def date_span(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """Earliest and latest ``datetime`` of the rows in this view."""
+        col = self.dataset.to_table(columns=[S.DATETIME]).column(0)
+        return pc.min(col).as_py(), pc.max(col).as_py()
+
+    def head(self, n: int = 5, columns: Sequence[str] | None = None) -> pa.Table:
+        """The first ``n`` rows."""
+        return self.dataset.head(n, columns=self._columns(columns))
+
+    def describe(self) -> DescribeResult:
+        """A summary: size, bands, CRSs, bounds, dates, source, build report."""
+        start, end = self.date_span() if len(self) else (None, None)
+        report = self.build_report
+        data: dict[str, Any] = {
+            "name": self.name,
+            "records": len(self),
+            "bands": self.bands,
+            "crs": self.crs,
+            "bounds": self.bounds,
+            "date_range": (start, end),
+            "data_source": self.data_source,
+            "source": self.info.source,
+            "kind": self.info.kind,
+            "path": self.path,
+            "schema_version": "1 (reference 0.4)" if self._legacy else self.info.schema_version,
+            "columns": self.schema.names,
+            "build": report.summary() if report else None,
+            "failed_assets": len(report.failures) if report else 0,
+        }
+        return DescribeResult(data)
+
+    def __repr__(self) -> str:
+        start, end = self.info.start_date, self.info.end_date
+        dates = f", {start:%Y-%m-%d}..{end:%Y-%m-%d}" if start and end else ""
+        return (
+            f"Collection({self.name!r}, source={self.data_source!r}, bands={len(self.bands)}, "
+            f"records={len(self)}{dates})"
+        )
+
+    # --- Arrow -------------------------------------------------------------------------------
+
+    def _columns(self, columns: Sequence[str] | None) -> list[str] | None:
+        if columns is None:
+            return None
+        missing = [c for c in columns if c not in self.schema.names]
+        if missing:
+            raise CollectionError(f"no column(s) {missing}; columns: {self.schema.names}")
+        return list(columns)
+
+    def to_table(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """The rows of this view as one PyArrow table (metadata only, never pixels)."""
+        return self.dataset.to_table(columns=self._columns(columns))
+
+    def to_batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """The rows of this view as a stream of record batches."""
+        return iter(self.dataset.to_batches(columns=self._columns(columns)))
+
+    def to_reader(self, columns: Sequence[str] | None = None) -> pa.RecordBatchReader:
+        """A RecordBatchReader whose ``geometry`` is tagged GeoArrow WKB in OGC:CRS84."""
+        scanner = self.dataset.scanner(columns=self._columns(columns))
+        schema = _tag_geometry(scanner.projected_schema)
+        batches = (
+            pa.RecordBatch.from_arrays(b.columns, schema=schema) for b in scanner.to_batches()
+        )
+        return pa.RecordBatchReader.from_batches(schema, batches)
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        return self.to_reader().__arrow_c_stream__(requested_schema)
+
+    def __arrow_c_schema__(self) -> Any:
+        return _tag_geometry(self.schema).__arrow_c_schema__()
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return self.to_batches()
+
+    # --- records for reads -------------------------------------------------------------------
+
+    def iter_records(
+        self, bands: str | Sequence[str], *, columns: Sequence[str] | None = None
+    ) -> Iterator[RecordRef]:
+        """One :class:`RecordRef` per row with the headers of ``bands``, rebuilt without I/O.
+
+        Reads only the columns needed: id, datetime, geometry, bbox, collection, assets, the
+        bands' header columns (plus those of bands holding a shared file header) and
+        ``columns`` (default: every plain property column) for ``RecordRef.properties``.
+        A band whose header could not be read at build time is absent from
+        ``RecordRef.bands`` for that row.
+        """
+        wanted = self.resolve_bands(bands)
+        names = self.schema.names
+        owners = self._owner_bands(wanted)
+        header_cols = [S.band_column(b) for b in dict.fromkeys([*wanted, *owners.values()])]
+        props = self._property_columns(columns)
+        base = [c for c in (S.ID, S.DATETIME, S.GEOMETRY, S.BBOX, S.COLLECTION) if c in names]
+        extra = [c for c in (S.CRS_COLUMN, S.EPSG_COLUMN) if c in names and self._legacy]
+        read = list(dict.fromkeys([*base, S.ASSETS, *extra, *header_cols, *props]))
+        for batch in self.dataset.to_batches(columns=read, batch_size=RECORD_BATCH_ROWS):
+            yield from self._records_of(batch, wanted, owners, props)
+
+    def _owner_bands(self, bands: Sequence[str]) -> dict[str, str]:
+        """``{band: band holding its file header}`` for bands stored in a shared file."""
+        if self._legacy:
+            return {}
+        declared = self.info.header_of
+        out = {b: declared[b] for b in bands if declared.get(b)}
+        undeclared = [b for b in bands if b not in declared]
+        if undeclared:
+            cols = [S.band_column(b) for b in undeclared]
+            table = self.dataset.to_table(columns={c: pc.field(c, "header_of") for c in cols})
+            for b, c in zip(undeclared, cols, strict=True):
+                refs = [r for r in pc.unique(table.column(c)).to_pylist() if r]
+                if len(refs) > 1:
+                    raise CollectionError(
+                        f"band {b!r} refers to several header columns {refs}; rebuild it"
+                    )
+                if refs:
+                    out[b] = refs[0]
+        missing = sorted({o for o in out.values() if o not in self.bands})
+        if missing:
+            raise CollectionError(
+                f"header column(s) {[S.band_column(m) for m in missing]} referenced by "
+                f"{sorted(out)} are missing from this collection"
+            )
+        return out
+
+    def _property_columns(self, columns: Sequence[str] | None) -> list[str]:
+        if columns is not None:
+            return self._columns(columns) or []
+        skip = {S.ID, S.DATETIME, S.GEOMETRY, S.BBOX, S.ASSETS, S.COLLECTION}
+        return [
+            f.name
+            for f in self.schema
+            if f.name not in skip
+            and not f.name.endswith(S.BAND_SUFFIX)
+            and not pa.types.is_nested(f.type)
+            and not pa.types.is_binary(f.type)
+            and not pa.types.is_large_binary(f.type)
+        ]
+
+    def _records_of(
+        self,
+        batch: pa.RecordBatch,
+        bands: Sequence[str],
+        owners: Mapping[str, str],
+        props: Sequence[str],
+    ) -> Iterator[RecordRef]:
+        n = batch.num_rows
+        names = batch.schema.names
+        assets = batch.column(S.ASSETS)
+        hrefs: dict[str, list[str | None]] = {}
+        indexes: dict[str, list[int | None]] = {}
+        for b in dict.fromkeys([*bands, *owners.values()]):
+            if assets.type.get_field_index(b) < 0:
+                hrefs[b] = [None] * n
+                indexes[b] = [None] * n
+                continue
+            asset = assets.field(b)
+            hrefs[b] = asset.field("href").to_pylist()
+            indexes[b] = asset.field("band_index").to_pylist()
+        headers = self._headers_of(batch, [*dict.fromkeys([*bands, *owners.values()])], hrefs)
+        band_fields = {
+            b: {
+                k: batch.column(S.band_column(b)).field(k).to_pylist()
+                for k in ("nodata", "scale", "offset")
+            }
+            for b in bands
+            if not self._legacy
+        }
+        ids = batch.column(S.ID).to_pylist()
+        times = batch.column(S.DATETIME).to_pylist() if S.DATETIME in names else [None] * n
+        geoms = batch.column(S.GEOMETRY).to_pylist() if S.GEOMETRY in names else [None] * n
+        boxes = batch.column(S.BBOX).to_pylist() if S.BBOX in names else [None] * n
+        colls = batch.column(S.COLLECTION).to_pylist() if S.COLLECTION in names else [None] * n
+        prop_values = {p: batch.column(p).to_pylist() for p in props}
+        for i in range(n):
+            refs: dict[str, BandRef] = {}
+            for b in bands:
+                header = headers[owners.get(b, b)][i]
+                if header is None:
+                    continue
+                url = hrefs[b][i] or header.source
+                index = indexes[b][i] or 0
+                fields = band_fields.get(b)
+                refs[b] = _band_ref(url, header, index, fields, i)
+            box = boxes[i]
+            yield RecordRef(
+                record_id=str(ids[i]),
+                datetime=_aware(times[i]),
+                geometry=geoms[i],
+                bbox=(box["xmin"], box["ymin"], box["xmax"], box["ymax"]) if box else None,
+                bands=refs,
+                collection=colls[i],
+                properties={p: prop_values[p][i] for p in props},
+            )
+
+    def _headers_of(
+        self,
+        batch: pa.RecordBatch,
+        bands: Sequence[str],
+        hrefs: Mapping[str, list[str | None]],
+    ) -> dict[str, list[TiffHeader | None]]:
+        out: dict[str, list[TiffHeader | None]] = {}
+        if self._legacy:
+            crs = _legacy_crs(batch)
+            for b in bands:
+                values = batch.column(S.band_column(b)).to_pylist()
+                out[b] = [
+                    S.decode_legacy_header(v, u or "", c) if v else None
+                    for v, u, c in zip(values, hrefs[b], crs, strict=True)
+                ]
+            return out
+        for b in bands:
+            out[b] = S.decode_headers(batch.column(S.band_column(b)), hrefs[b])
+        return out
+
+    # --- persistence -------------------------------------------------------------------------
+
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        partition_by: Sequence[str] = (S.YEAR, S.MONTH),
+    ) -> Path:
+        """Write this view as a collection folder (or one ``.parquet`` file), atomically."""
+        target = Path(os.fspath(path)).expanduser()
+        names = self.schema.names
+        if target.suffix == ".parquet":
+            partition_by = ()
+        add_partitions = [c for c in (S.YEAR, S.MONTH) if c not in names]
+        start, end = self.date_span()
+        info = self.info.with_(kind=self.info.kind or "export", start_date=start, end_date=end)
+        schema = self.schema
+        for c in add_partitions:
+            schema = schema.append(pa.field(c, pa.int32()))
+        geo = geo_metadata(_geometry_types_of(self), self.bounds)
+        metadata = {**(self.schema.metadata or {}), **info.to_metadata(), **geo}
+        schema = schema.with_metadata(metadata)
+
+        def tables() -> Iterator[pa.Table]:
+            for batch in self.dataset.to_batches():
+                table = pa.Table.from_batches([batch])
+                if add_partitions:
+                    times = table.column(S.DATETIME)
+                    table = table.append_column(S.YEAR, pc.year(times).cast(pa.int32()))
+                    table = table.append_column(S.MONTH, pc.month(times).cast(pa.int32()))
+                yield table
+
+        return write_collection(target, schema, tables(), partition_by=partition_by)
+
+    @staticmethod
+    def list_collections(workspace_dir: str | os.PathLike[str] | None = None) -> list[dict]:
+        """Collections found in a workspace folder (default :func:`default_workspace`)."""
+        root = Path(workspace_dir).expanduser() if workspace_dir else default_workspace()
+        if not root.is_dir():
+            return []
+        found = []
+        for child in sorted(root.iterdir()):
+            if child.name.startswith((".", "_")) or not (
+                child.is_dir() or child.suffix == ".parquet"
+            ):
+                continue
+            try:
+                dataset = open_dataset(child)
+            except CollectionError:
+                continue
+            info = CollectionInfo.from_metadata(dataset.schema.metadata)
+            kind = info.kind or _kind_from_name(child.name)
+            found.append(
+                {
+                    "name": info.name or child.name,
+                    "path": str(child),
+                    "kind": kind,
+                    "data_source": info.data_source,
+                    "date_range": (info.start_date, info.end_date),
+                    "size": dataset.count_rows(),
+                    "bands": S.bands_in_schema(dataset.schema),
+                    "created": info.created,
+                }
+            )
+        return found
+
+
+@dataclass
+class DescribeResult:
+    """What :meth:`Collection.describe` returns: ``.data`` dict, ``["key"]``, text and HTML."""
+
+    data: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def _rows(self) -> list[tuple[str, str]]:
+        rows = []
+        for key, value in self.data.items():
+            if key == "columns":
+                value = f"{len(value)} columns"
+            elif key == "date_range":
+                value = " .. ".join(v.isoformat() if v else "?" for v in value)
+            elif isinstance(value, list):
+                value = ", ".join(map(str, value))
+            rows.append((key, "" if value is None else str(value)))
+        return rows
+
+    def __repr__(self) -> str:
+        width = max(len(k) for k, _ in self._rows())
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in self._rows())
+
+    def _repr_html_(self) -> str:
+        cells = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+            for k, v in self._rows()
+        )
+        return f"<table>{cells}</table>"
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _band_ref(
+    url: str,
+    header: TiffHeader,
+    band_index: int,
+    fields: Mapping[str, list[Any]] | None,
+    i: int,
+) -> BandRef:
+    nodata = fields["nodata"][i] if fields else None
+    scale = fields["scale"][i] if fields else None
+    offset = fields["offset"][i] if fields else None
+    if scale is None:
+        scale = header.scales[band_index] if band_index < len(header.scales) else 1.0
+    if offset is None:
+        offset = header.offsets[band_index] if band_index < len(header.offsets) else 0.0
+    return BandRef(
+        url=url,
+        header=header,
+        band_index=band_index,
+        nodata=header.nodata if nodata is None else nodata,
+        scale=float(scale),
+        offset=float(offset),
+    )
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def _legacy_crs(batch: pa.RecordBatch) -> list[Any]:
+    names = batch.schema.names
+    n = batch.num_rows
+    texts: list[str | None] = [None] * n
+    if S.CRS_COLUMN in names:
+        texts = batch.column(S.CRS_COLUMN).to_pylist()
+    if S.EPSG_COLUMN in names:
+        codes = batch.column(S.EPSG_COLUMN).to_pylist()
+        texts = [t or (f"EPSG:{c}" if c else None) for t, c in zip(texts, codes, strict=True)]
+    return [S.crs_from_text(t) if t else None for t in texts]
+
+
+def _tag_geometry(schema: pa.Schema) -> pa.Schema:
+    """Mark ``geometry`` as GeoArrow WKB in OGC:CRS84 so DuckDB and GeoPandas see a geometry."""
+    idx = schema.get_field_index(S.GEOMETRY)
+    if idx < 0 or not pa.types.is_binary(schema.field(idx).type):
+        return schema
+    field = schema.field(idx)
+    return schema.set(idx, field.with_metadata({**(field.metadata or {}), **_GEOARROW_WKB}))
+
+
+def _geometry_types_of(collection: Collection) -> list[str]:
+    meta = (collection.schema.metadata or {}).get(b"geo")
+    if meta:
+        try:
+            return list(json.loads(meta)["columns"][S.GEOMETRY]["geometry_types"])
+        except (KeyError, ValueError):
+            pass
+    return []
+
+
+def _kind_from_name(name: str) -> str:
+    if name.endswith("_stac"):
+        return "stac"
+    if name.endswith("_records"):
+        return "table"
+    return "export"
+
+
+def _check_bbox(bbox: Any) -> tuple[float, float, float, float]:
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        raise CollectionError(f"bbox must be (minx, miny, maxx, maxy), got {bbox!r}") from None
+    if minx > maxx or miny > maxy:
+        raise CollectionError(f"bbox must have minx <= maxx and miny <= maxy, got {bbox!r}")
+    return minx, miny, maxx, maxy
+
+
+def _geometries(value: Any) -> np.ndarray:
+    """Geometry filter input as an array of shapely geometries in lon/lat."""
+    module = type(value).__module__.split(".")[0]
+    if module == "geopandas":
+        series = value.geometry if hasattr(value, "geometry") else value
+        if series.crs is not None:
+            series = series.to_crs(4326)
+        return np.asarray(series.values, dtype=object)
+    if isinstance(value, tuple) and len(value) == 4 and all(_is_number(v) for v in value):
+        return np.array([shapely.box(*_check_bbox(value))], dtype=object)
+    items = value if isinstance(value, list | np.ndarray | pa.Array) else [value]
+    try:
+        wkb = to_wkb(items)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad input
+        raise GeometryError(
+            f"cannot read geometries {type(value).__name__}: {exc}; pass shapely geometries, "
+            "WKB, GeoJSON dicts, a bbox tuple or a GeoSeries"
+        ) from None
+    geoms = shapely.from_wkb(np.asarray(wkb.to_pylist(), dtype=object))
+    if not len(geoms) or shapely.is_missing(geoms).any():
+        raise GeometryError("geometries must be non-empty and non-null")
+    return geoms
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating)
+
+
+# --- module functions -----------------------------------------------------------------------
+
+
+def load(path: str | os.PathLike[str], name: str = "") -> Collection:
+    """Open a collection by path (folder, ``.parquet`` file, URI) or registered dataset id."""
+    text = os.fspath(path)
+    if "://" in text or Path(text).expanduser().exists():
+        return Collection.from_parquet(text, name=name)
+    from rasteret.catalog.registry import DatasetRegistry
+
+    descriptor = DatasetRegistry.get(text)
+    if descriptor is None:
+        raise CollectionError(
+            f"no collection at {text!r} and no registered dataset with that id: pass the folder "
+            "a build or export wrote, or a dataset id (see rasteret.DatasetRegistry.list())"
+        )
+    uri = descriptor.collection_uri
+    if not uri:
+        raise CollectionError(
+            f"dataset {text!r} has no built collection (collection_uri); build one with "
+            f"rasteret.build({text!r}, name=...)"
+        )
+    collection = Collection.from_parquet(uri, name=name)
+    if not collection.data_source:
+        collection.info = collection.info.with_(data_source=descriptor.id)
+    return collection
+
+
+def as_collection(
+    table: Any,
+    *,
+    name: str = "",
+    data_source: str = "",
+    description: str = "",
+    start_date: dt.datetime | None = None,
+    end_date: dt.datetime | None = None,
+    require_band_metadata: bool = True,
+) -> Collection:
+    """Wrap a read-ready Arrow table (PyArrow, DuckDB, Polars, GeoPandas ...) as a Collection."""
+    data = as_arrow(table)
+    dataset = data if isinstance(data, ds.Dataset) else ds.dataset(data)
+    check_schema(dataset.schema, where=f"the {type(table).__name__} given")
+    if require_band_metadata and not S.bands_in_schema(dataset.schema):
+        raise CollectionError(
+            "the table has no '{band}_metadata' header columns, so reads would need header "
+            "requests; build it with rasteret.build_from_table(...) or pass "
+            "require_band_metadata=False"
+        )
+    if not data_source and S.COLLECTION in dataset.schema.names:
+        values = dataset.head(1, columns=[S.COLLECTION]).column(0).to_pylist()
+        data_source = values[0] if values and values[0] else ""
+    return Collection(
+        dataset,
+        name=name,
+        data_source=data_source,
+        description=description,
+        start_date=start_date,
+        end_date=end_date,
+    )
+
+
+def with_info(collection: Collection, info: CollectionInfo) -> Collection:
+    """The same view with other collection facts (used by builds)."""
+    return Collection(collection.dataset, info=info, path=collection.path, build_report=info.report)
