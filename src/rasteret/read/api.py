@@ -1,0 +1,466 @@
+"""Public read functions: get_numpy, get_xarray, get_gdf, sample_points (and async variants).
+
+Each takes a Collection (or a list of RecordRefs) first; the Collection methods of the same names
+delegate here. A call normalises its inputs, selects records, plans every block, runs one engine
+fetch, finishes the pieces in a thread pool and assembles the output. The sync functions run on
+rasteret's background I/O loop, so they also work inside Jupyter; await the ``a*`` variants from
+async code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import warnings
+from collections import Counter
+from collections.abc import Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pyarrow as pa
+from pyproj import CRS
+
+from rasteret.errors import (
+    BandNotFoundError,
+    CollectionError,
+    ConfigError,
+    GeometryError,
+    ReadError,
+)
+from rasteret.io.backend import create_backend
+from rasteret.io.config import CloudConfig
+from rasteret.io.loop import run_sync
+from rasteret.read import assemble
+from rasteret.read.aoi import AoiOptions, Piece, plan_aoi
+from rasteret.read.execute import FetchSettings, RunResult, run_plan
+from rasteret.read.geometry import (
+    DEFAULT_CRS,
+    GeometryInput,
+    bounds_to_crs,
+    check_reserved,
+    normalize_geometries,
+    normalize_points,
+    parse_crs,
+    union_bounds,
+)
+from rasteret.read.grid import parse_resolution
+from rasteret.read.points import POINT_SAMPLES_SCHEMA, plan_points, samples_table
+from rasteret.records import RecordRef
+
+MATCH_MODES = ("all", "latest")
+
+
+# --- public API -----------------------------------------------------------------------------
+
+
+def get_numpy(collection: Any, geometries: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
+    """Pixels of each record x AOI as ``[N, H, W]`` (one band) or ``[N, C, H, W]``.
+
+    Keyword arguments: see :func:`aget_numpy`.
+    """
+    return run_sync(aget_numpy(collection, geometries, bands, **kwargs))
+
+
+async def aget_numpy(
+    collection: Any,
+    geometries: Any,
+    bands: str | Sequence[str],
+    *,
+    return_index: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Async :func:`get_numpy`.
+
+    geometries: bbox tuple, shapely, WKB, GeoJSON, GeoDataFrame or Arrow/DuckDB/Polars table.
+    bands: band codes, in output order.
+    geometry_crs / geometry_column: CRS and geometry column of the AOI input.
+    all_touched: include every pixel an AOI touches (rasterio's rasterisation rule).
+    resolution / resampling: read at another pixel size from the overview GDAL would pick.
+    target_crs: put every record of an AOI on one snapped grid in this CRS.
+    scale_offset: apply each band's scale/offset; invalid pixels become NaN.
+    strict: raise ReadError when a record fails instead of warning and skipping it.
+    return_index: also return an Arrow table naming the record and AOI of every N.
+    max_concurrent / progress / backend / cloud_config / data_source / coalesce_gap: I/O.
+    **filters: forwarded to ``collection.subset`` (e.g. ``cloud_cover_lt=20``).
+    """
+    pieces, aoi, band_list = await _read_aoi(collection, geometries, bands, kwargs, mode="numpy")
+    out = assemble.to_numpy(
+        pieces,
+        band_list,
+        scale_offset=bool(kwargs.get("scale_offset", False)),
+        return_index=return_index,
+    )
+    if return_index:
+        array, index = out
+        return array, assemble.with_attributes(index, aoi)
+    return out
+
+
+def get_xarray(collection: Any, geometries: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
+    """An ``xarray.Dataset`` with one variable per band (see :func:`aget_xarray`)."""
+    return run_sync(aget_xarray(collection, geometries, bands, **kwargs))
+
+
+async def aget_xarray(
+    collection: Any,
+    geometries: Any,
+    bands: str | Sequence[str],
+    *,
+    xr_combine: str = "combine_first",
+    **kwargs: Any,
+) -> Any:
+    """Async :func:`get_xarray`: dims ``(time, y, x)``, or ``(time, geometry, y, x)`` for several
+    AOIs. Records in several CRSs are put on one grid in the most common CRS (with a warning)
+    unless ``target_crs=`` says which. ``xr_combine`` decides how records sharing a time merge:
+    ``combine_first`` (first valid pixel wins), ``merge`` (conflicts raise) or
+    ``merge_override`` (the first record's extent wins). Other arguments as :func:`aget_numpy`.
+    """
+    if xr_combine not in assemble.COMBINE_MODES:
+        raise ConfigError(
+            f"xr_combine={xr_combine!r} is not known; use one of {list(assemble.COMBINE_MODES)}"
+        )
+    pieces, aoi, band_list = await _read_aoi(collection, geometries, bands, kwargs, mode="xarray")
+    return assemble.to_xarray(
+        pieces,
+        band_list,
+        aoi,
+        combine=xr_combine,
+        scale_offset=bool(kwargs.get("scale_offset", False)),
+    )
+
+
+def get_gdf(collection: Any, geometries: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
+    """A GeoDataFrame with one row per record x AOI x band (see :func:`aget_gdf`)."""
+    return run_sync(aget_gdf(collection, geometries, bands, **kwargs))
+
+
+async def aget_gdf(
+    collection: Any, geometries: Any, bands: str | Sequence[str], **kwargs: Any
+) -> Any:
+    """Async :func:`get_gdf`: columns record_id, datetime, cloud_cover, collection, geometry_id,
+    geometry (the AOI, in ``target_crs`` or the AOI CRS), band, data (2-D array), transform, crs,
+    plus the AOI input's own columns. Other arguments as :func:`aget_numpy`."""
+    pieces, aoi, _ = await _read_aoi(collection, geometries, bands, kwargs, mode="gdf")
+    target = kwargs.get("target_crs")
+    out_crs = parse_crs(target, "target_crs") if target is not None else aoi.crs
+    return assemble.to_gdf(
+        pieces, aoi, out_crs=out_crs, scale_offset=bool(kwargs.get("scale_offset", False))
+    )
+
+
+def sample_points(
+    collection: Any, points: Any, bands: str | Sequence[str], **kwargs: Any
+) -> pa.Table:
+    """Pixel values at points as an Arrow table (see :func:`asample_points`)."""
+    return run_sync(asample_points(collection, points, bands, **kwargs))
+
+
+async def asample_points(
+    collection: Any,
+    points: Any,
+    bands: str | Sequence[str],
+    *,
+    geometry_column: str | None = None,
+    x_column: str | None = None,
+    y_column: str | None = None,
+    geometry_crs: Any = "auto",
+    match: str = "all",
+    max_distance_pixels: int = 0,
+    return_neighbourhood: str = "off",
+    scale_offset: bool = False,
+    strict: bool = False,
+    max_concurrent: int | None = None,
+    progress: bool | None = None,
+    cloud_config: Any = None,
+    data_source: str | None = None,
+    backend: Any = None,
+    coalesce_gap: int | None = None,
+    **filters: Any,
+) -> pa.Table:
+    """Async :func:`sample_points`.
+
+    points: shapely points, (x, y) pairs, WKB, GeoJSON, GeoDataFrame, or a table with a geometry
+    column or x/y columns (``x``/``y``, ``lon``/``lat``, ``longitude``/``latitude`` are found).
+    match: ``"all"`` (a row per record containing the point) or ``"latest"`` (the newest record
+    with a valid value per point and band). Columns: POINT_SAMPLES_SCHEMA + the input's columns.
+    """
+    if match not in MATCH_MODES:
+        raise ConfigError(f"match={match!r} is not known; use one of {list(MATCH_MODES)}")
+    if max_distance_pixels or return_neighbourhood != "off":
+        raise ConfigError(
+            "max_distance_pixels / return_neighbourhood are not supported; sample the exact pixel "
+            "(max_distance_pixels=0, return_neighbourhood='off')"
+        )
+    pts = normalize_points(
+        points,
+        geometry_crs=geometry_crs,
+        geometry_column=geometry_column,
+        x_column=x_column,
+        y_column=y_column,
+    )
+    check_reserved(pts.attributes, POINT_SAMPLES_SCHEMA.names)
+    band_list = _band_list(bands)
+    minx, maxx = float(pts.x.min()), float(pts.x.max())
+    miny, maxy = float(pts.y.min()), float(pts.y.max())
+    bbox = bounds_to_crs((minx, miny, maxx, maxy), pts.crs, DEFAULT_CRS)
+    records, band_list = _select_records(collection, band_list, bbox, filters)
+    pplan = plan_points(records, band_list, pts)
+    settings = _settings(
+        collection, max_concurrent, progress, cloud_config, data_source, backend, coalesce_gap
+    )
+    result = await run_plan(pplan.plan, settings)
+    failed = _report_failures(result.failures, {}, records, strict)
+    samples = [s for s in pplan.samples if s.record_index not in failed]
+    assert pplan.covered is not None
+    outside = int((~pplan.covered).sum())
+    if outside:
+        warnings.warn(
+            f"{outside} of {len(pts)} point(s) fall outside every selected record and have no rows",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return samples_table(
+        samples, records, pts, match=match, scale_offset=scale_offset, band_order=band_list
+    )
+
+
+# --- shared pipeline ------------------------------------------------------------------------
+
+_AOI_KEYS = {
+    "max_concurrent",
+    "progress",
+    "cloud_config",
+    "data_source",
+    "backend",
+    "target_crs",
+    "geometry_crs",
+    "geometry_column",
+    "all_touched",
+    "resolution",
+    "resampling",
+    "scale_offset",
+    "strict",
+    "coalesce_gap",
+}
+
+
+async def _read_aoi(
+    collection: Any, geometries: Any, bands: Any, kwargs: dict[str, Any], *, mode: str
+) -> tuple[list[Piece], GeometryInput, list[str]]:
+    opts = {k: v for k, v in kwargs.items() if k in _AOI_KEYS}
+    filters = {k: v for k, v in kwargs.items() if k not in _AOI_KEYS}
+    aoi = normalize_geometries(
+        geometries,
+        geometry_crs=opts.get("geometry_crs", "auto"),
+        geometry_column=opts.get("geometry_column"),
+    )
+    if mode != "numpy":
+        check_reserved(aoi.attributes, assemble.GDF_COLUMNS)
+    else:
+        check_reserved(aoi.attributes, assemble.INDEX_COLUMNS)
+    band_list = _band_list(bands)
+    bbox = bounds_to_crs(union_bounds(aoi.geometries), aoi.crs, DEFAULT_CRS)
+    records, band_list = _select_records(collection, band_list, bbox, filters)
+    target = opts.get("target_crs")
+    target_crs = parse_crs(target, "target_crs") if target is not None else None
+    if target_crs is None and mode == "xarray":
+        target_crs = _majority_crs(records, band_list)
+    aplan = plan_aoi(
+        records,
+        band_list,
+        aoi,
+        AoiOptions(
+            all_touched=bool(opts.get("all_touched", False)),
+            resolution=parse_resolution(opts.get("resolution")),
+            target_crs=target_crs,
+            resampling=opts.get("resampling"),
+        ),
+    )
+    settings = _settings(
+        collection,
+        opts.get("max_concurrent"),
+        opts.get("progress"),
+        opts.get("cloud_config"),
+        opts.get("data_source"),
+        opts.get("backend"),
+        opts.get("coalesce_gap"),
+    )
+    result: RunResult = await run_plan(aplan.plan, settings)
+    failed = _report_failures(result.failures, aplan.failures, records, bool(opts.get("strict")))
+    pieces = [p for p in aplan.pieces if p.record_index not in failed]
+    await _finish(pieces)
+    if not pieces:
+        warnings.warn(
+            f"the AOI(s) touch no pixel of the {len(records)} selected record(s) for bands "
+            f"{band_list}; the result is empty",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return pieces, aoi, band_list
+
+
+async def _finish(pieces: Sequence[Piece]) -> None:
+    """Resample / reproject / mask every piece in a thread pool (GDAL releases the GIL)."""
+    if not pieces:
+        return
+    loop = asyncio.get_running_loop()
+    pool = _finish_pool()
+    await asyncio.gather(*(loop.run_in_executor(pool, p.finish) for p in pieces))
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _finish_pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(
+            max_workers=os.cpu_count() or 1, thread_name_prefix="rasteret-finish"
+        )
+    return _POOL
+
+
+def _band_list(bands: str | Sequence[str]) -> list[str]:
+    if isinstance(bands, str):
+        bands = [bands]
+    if bands is None or not len(bands):
+        raise BandNotFoundError("no bands requested: pass bands=['B04', ...]")
+    out: list[str] = []
+    for b in bands:
+        if not isinstance(b, str):
+            raise BandNotFoundError(f"band names must be strings, got {b!r}")
+        if b not in out:
+            out.append(b)
+    return out
+
+
+def _select_records(
+    collection: Any,
+    bands: list[str],
+    bbox: tuple[float, float, float, float] | None,
+    filters: dict[str, Any],
+) -> tuple[list[RecordRef], list[str]]:
+    """Filter the collection, check the bands and rebuild the records (no I/O)."""
+    if _is_record_list(collection):
+        records = list(collection)
+        _check_bands(records, bands)
+        if filters:
+            raise ConfigError(f"filters {sorted(filters)} need a Collection, not a list of records")
+        return records, bands
+    if not hasattr(collection, "iter_records"):
+        raise CollectionError(
+            f"cannot read from a {type(collection).__name__}: pass a rasteret Collection or a "
+            "list of RecordRef"
+        )
+    coll = collection
+    resolve = getattr(coll, "resolve_bands", None)
+    if callable(resolve):
+        resolved = resolve(bands)
+        if isinstance(resolved, list | tuple) and all(isinstance(b, str) for b in resolved):
+            bands = list(resolved)
+    if filters:
+        coll = coll.subset(**filters)
+    if bbox is not None and hasattr(coll, "subset"):
+        try:
+            coll = coll.subset(bbox=bbox)
+        except (CollectionError, GeometryError):
+            pass
+    return list(coll.iter_records(bands)), bands
+
+
+def _is_record_list(value: Any) -> bool:
+    return isinstance(value, list | tuple) and all(isinstance(r, RecordRef) for r in value)
+
+
+def _check_bands(records: Sequence[RecordRef], bands: Sequence[str]) -> None:
+    have = sorted({b for r in records for b in r.bands})
+    missing = [b for b in bands if b not in have]
+    if missing and records:
+        raise BandNotFoundError(f"band(s) {missing} not found; available bands: {have}")
+
+
+def _majority_crs(records: Sequence[RecordRef], bands: Sequence[str]) -> CRS | None:
+    """The most common CRS when records span several (xarray needs one grid), else None."""
+    counts: Counter[str] = Counter()
+    crs_of: dict[str, CRS] = {}
+    for r in records:
+        for b in bands:
+            ref = r.bands.get(b)
+            if ref is not None and ref.header.crs is not None:
+                key = ref.header.crs.to_wkt()
+                crs_of[key] = ref.header.crs
+                counts[key] += 1
+                break
+    if len(counts) <= 1:
+        return None
+    key, _ = counts.most_common(1)[0]
+    crs = crs_of[key]
+    warnings.warn(
+        f"records span {len(counts)} CRSs; reading all onto the most common one "
+        f"({crs.to_string()}); pass target_crs= to choose",
+        RuntimeWarning,
+        stacklevel=5,
+    )
+    return crs
+
+
+_BACKENDS: dict[str, Any] = {}
+
+
+def _settings(
+    collection: Any,
+    max_concurrent: int | None,
+    progress: bool | None,
+    cloud_config: Any,
+    data_source: str | None,
+    backend: Any,
+    coalesce_gap: int | None,
+) -> FetchSettings:
+    if max_concurrent is not None and int(max_concurrent) < 1:
+        raise ConfigError(f"max_concurrent must be >= 1, got {max_concurrent!r}")
+    return FetchSettings(
+        backend=_backend(collection, backend, cloud_config, data_source),
+        max_concurrent=max_concurrent,
+        coalesce_gap=coalesce_gap,
+        progress=progress,
+    )
+
+
+def _backend(collection: Any, backend: Any, cloud_config: Any, data_source: str | None) -> Any:
+    """The backend for a read: explicit, else from a cloud config (one per config per process),
+    else the collection's own, else None (the process default)."""
+    if backend is not None:
+        return backend
+    config = CloudConfig.from_value(cloud_config)
+    if config is None:
+        source = data_source or getattr(collection, "data_source", None)
+        config = CloudConfig.get_config(source) if source else None
+    if config is None:
+        return getattr(collection, "backend", None)
+    key = repr(config.to_dict())
+    if key not in _BACKENDS:
+        _BACKENDS[key] = create_backend(cloud_config=config)
+    return _BACKENDS[key]
+
+
+def _report_failures(
+    fetch_failures: dict[Hashable, BaseException],
+    plan_failures: dict[int, BaseException],
+    records: Sequence[RecordRef],
+    strict: bool,
+) -> set[int]:
+    failures: dict[int, BaseException] = {**plan_failures}
+    for owner, exc in fetch_failures.items():
+        failures[int(owner)] = exc  # type: ignore[arg-type]
+    if not failures:
+        return set()
+    items = sorted(failures.items())
+    shown = "; ".join(f"{records[i].record_id!r}: {exc}" for i, exc in items[:5])
+    more = f" (and {len(items) - 5} more)" if len(items) > 5 else ""
+    message = f"{len(items)} record(s) could not be read: {shown}{more}"
+    if strict:
+        raise ReadError(message) from items[0][1]
+    warnings.warn(
+        message + "; they are left out (strict=True raises instead)", RuntimeWarning, stacklevel=4
+    )
+    return set(failures)
