@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -55,12 +56,15 @@ RECORDED_HEADERS = (
     "connection",
 )
 SECRET_PARAM = re.compile(r"sig|signature|credential|token|secret|password|key|auth", re.I)
-REASONS = {200: "OK", 206: "Partial Content", 301: "Moved Permanently", 400: "Bad Request",
-           403: "Forbidden", 404: "Not Found", 412: "Precondition Failed",
-           431: "Request Header Fields Too Large", 500: "Internal Server Error",
-           502: "Bad Gateway", 503: "Service Unavailable"}  # fmt: skip
 
 Sink = Callable[[bytes], Awaitable[None]]
+
+
+def reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Injected"
 
 
 class Truncated(Exception):
@@ -363,7 +367,7 @@ class Engine:
         keep: bool,
         head_only: bool = False,
     ) -> None:
-        lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Injected')}"]
+        lines = [f"HTTP/1.1 {status} {reason(status)}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         lines += [
             f"Content-Length: {len(body)}",
@@ -531,7 +535,7 @@ class Engine:
             return
         data = json.dumps(payload).encode()
         head = (
-            f"HTTP/1.1 {status} {REASONS.get(status, 'OK')}\r\nContent-Type: application/json\r\n"
+            f"HTTP/1.1 {status} {reason(status)}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
         )
         cw.write(head.encode() + data)
