@@ -1,0 +1,60 @@
+"""Order-independent fingerprints of workload outputs, so contenders can be compared exactly.
+
+Each contender adds what it produced (2-D arrays under a key such as ``aoi3/B04``, or point rows)
+in whatever order it likes; the digest is the SHA-256 of the sorted parts. Standard library and
+NumPy only (contender processes in other virtual environments import it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import numpy as np
+
+
+class Digest:
+    """A multiset of hashed parts; equal digests mean the same outputs, in any order."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def add_array(self, key: str, array: np.ndarray) -> None:
+        """One 2-D array; dtype, shape and every byte count (native byte order, C order)."""
+        a = np.asarray(array)
+        if a.ndim != 2:
+            raise ValueError(f"{key}: expected a 2-D array, got shape {a.shape}")
+        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+        h = hashlib.sha256(a.tobytes()).hexdigest()[:24]
+        self.parts.append(f"{key}|{a.dtype.name}|{a.shape[0]}x{a.shape[1]}|{h}")
+
+    def add_row(self, *fields: object) -> None:
+        """One record of plain values (ints, strings); floats must be integral pixel values."""
+        self.parts.append("|".join(_plain(f) for f in fields))
+
+    def hexdigest(self) -> str:
+        return hashlib.sha256("\n".join(sorted(self.parts)).encode()).hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        if value != value:  # NaN
+            return "nan"
+        if float(value).is_integer():
+            return str(int(value))
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return str(value)
+
+
+def date_of(value: object) -> str:
+    """``YYYY-MM-DD`` of a datetime, numpy datetime64, pandas Timestamp or ISO string."""
+    if isinstance(value, np.datetime64):
+        return str(value.astype("datetime64[D]"))
+    if isinstance(value, dt.datetime | dt.date):
+        return value.strftime("%Y-%m-%d")
+    text = str(value)
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).strftime("%Y-%m-%d")
