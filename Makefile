@@ -24,6 +24,7 @@ stac-env:
 	@bash tools/stac-env.sh
 
 test: venv system-deps stac-env
+	@PYTHON=$(BIN)/python bash tools/cloud-emulators.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: venv

@@ -28,13 +28,13 @@ PRIVATE = "rt-io-private"
 PAYER = "rt-io-payer"
 REGIONAL = "rt-io-regional"
 CONTAINER = "rt-io-cogs"
-GCS_BUCKET = "rt-io-gcs"
+GCS_BUCKET = "rtiogcs"
 COG_KEY = "scenes/a/cog.tif"
 
 
 @pytest.fixture(scope="session")
 def cog_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 300x300 uint16 DEFLATE COG with 128-px tiles and an overview (about 40 KB)."""
+    """A 300x300 uint16 DEFLATE COG with 128-px tiles and an overview (about 200 KB)."""
     import rasterio
     from rasterio.transform import from_origin
 

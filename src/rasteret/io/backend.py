@@ -209,18 +209,15 @@ class Backend:
         """This backend's credentials and settings plus a dataset's access recipe (cached).
 
         The dataset's cloud config fills what this backend's own config leaves unset; URL
-        patterns are merged (this backend's win on the same prefix). The derived backend is
-        cached, so every read of the dataset shares its stores.
+        patterns are merged (this backend's win on the same prefix); ``credential_provider``
+        is used only for a store kind this backend has no provider for. When nothing changes,
+        this backend itself is returned; otherwise the derived backend is cached, so every
+        read of the dataset shares its stores.
         """
         config = _merge_cloud_configs(self.cloud_config, CloudConfig.from_value(cloud_config))
         provider = credential_provider if provider_kind_missing(self, credential_provider) else None
-        if (
-            config == self.cloud_config
-            and (requires_auth <= self.requires_auth)
-            and provider is None
-            and label in (None, self.label)
-        ):
-            return self
+        if config == self.cloud_config and requires_auth <= self.requires_auth and not provider:
+            return self  # nothing to add: share this backend's stores (labels alone don't count)
         key = json.dumps(
             [config.to_dict() if config else None, requires_auth, label, id(provider)],
             sort_keys=True,
