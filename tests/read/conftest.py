@@ -85,15 +85,17 @@ def write_cog(
         compress=compress,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    if mask is not None:
+    if mask is not None or interleave == "band":
+        # The COG driver of GDAL 3.10 writes pixel-interleaved files only.
         profile.update(driver="GTiff", tiled=True, blockxsize=blocksize, blockysize=blocksize)
         profile["interleave"] = "band" if interleave == "band" else "pixel"
         with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
             with rasterio.open(path, "w", **profile) as dst:
                 dst.write(data)
-                dst.write_mask(np.where(mask, 255, 0).astype(np.uint8))
+                if mask is not None:
+                    dst.write_mask(np.where(mask, 255, 0).astype(np.uint8))
         return path
-    profile.update(driver="COG", blocksize=blocksize, interleave=interleave.upper())
+    profile.update(driver="COG", blocksize=blocksize)
     profile["overviews"] = "AUTO" if overviews else "NONE"
     if predictor:
         profile["predictor"] = predictor

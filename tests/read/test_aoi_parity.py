@@ -29,7 +29,12 @@ AOIS = {
     "pixel_aligned": box(500100.0, 4998000.0, 501300.0, 4999000.0),
     "tiny": box(501003.0, 4998003.0, 501004.0, 4998004.0),
     "with_hole": shapely.Polygon(
-        [(502000.5, 4998000.5), (503500.5, 4998000.5), (503500.5, 4996500.5), (502000.5, 4996500.5)],
+        [
+            (502000.5, 4998000.5),
+            (503500.5, 4998000.5),
+            (503500.5, 4996500.5),
+            (502000.5, 4996500.5),
+        ],
         holes=[[(502500.2, 4997500.2), (503000.2, 4997500.2), (503000.2, 4997000.2)]],
     ),
 }
@@ -66,6 +71,7 @@ def test_aoi_equals_rasterio_mask(cogs, name, aoi, all_touched):
 def test_multiband_files_through_band_index(cogs, name, index):
     cog = cogs[name]
     record = make_record("r1", {"x": (cog.url, index), "y": (cog.url, 0)})
+    assert record.bands["x"].header.full.planar_configuration == (2 if name == "rgb_band" else 1)
     got = get_numpy([record], AOIS["polygon"], ["x", "y"], geometry_crs=32633)
     assert got.shape[:2] == (1, 2)
     want_x, _ = expected_mask(cog.path, AOIS["polygon"], False, indexes=index + 1)
