@@ -76,3 +76,33 @@ def header_from_file(path: str | os.PathLike[str], source: str | None = None) ->
         etag=None,
         header_requests=1,
     )
+
+
+def assert_same_header(got: TiffHeader, want: TiffHeader) -> None:
+    """Every field a read depends on is equal (tile tables element by element)."""
+    assert len(got.images) == len(want.images)
+    for a, b in zip(got.images, want.images, strict=True):
+        for name in (
+            "width",
+            "height",
+            "block_width",
+            "block_height",
+            "tiled",
+            "samples_per_pixel",
+            "planar_configuration",
+            "bits_per_sample",
+            "sample_format",
+            "dtype",
+            "compression",
+            "predictor",
+            "photometric",
+            "byte_order",
+        ):
+            assert getattr(a, name) == getattr(b, name), name
+        np.testing.assert_array_equal(a.offsets, b.offsets)
+        np.testing.assert_array_equal(a.byte_counts, b.byte_counts)
+    assert [m is None for m in got.masks] == [m is None for m in want.masks]
+    assert got.crs == want.crs
+    assert tuple(got.transform) == tuple(want.transform)
+    assert got.nodata == want.nodata or (np.isnan(got.nodata) and np.isnan(want.nodata))
+    assert got.size == want.size
