@@ -142,20 +142,22 @@ class ManagedProcess:
         timeout: float,
         what: str,
         logs: Sequence[Path] = (),
+        failed: Callable[[], bool] | None = None,
     ) -> None:
-        """Poll ``check`` until true; raise :class:`ServerStartError` with log tails otherwise."""
+        """Poll ``check`` until true; raise :class:`ServerStartError` with log tails when the
+        process exits, ``failed()`` reports a startup error, or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
+        reason = f"not ready after {timeout:.0f} s"
         while time.monotonic() < deadline:
             if check():
                 return
             if not self.alive():
+                reason = f"exited with status {self.proc.returncode if self.proc else '?'}"
+                break
+            if failed is not None and failed():
+                reason = "reported a startup error"
                 break
             time.sleep(0.05)
-        reason = (
-            f"exited with status {self.proc.returncode}"
-            if self.proc and not self.alive()
-            else f"not ready after {timeout:.0f} s"
-        )
         self.stop()
         raise ServerStartError(
             f"{what} {reason}.\n" + start_failure_details([self.log_path, *logs])

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +24,9 @@ from tests.servers._proc import (
     ManagedProcess,
     ServerStartError,
     free_port,
+    log_tail,
     make_workdir,
     port_collision,
-    port_open,
     remove_workdir,
 )
 from tests.servers.tls import LocalCA
@@ -153,8 +156,23 @@ class NginxServer:
         )
         self._proc.start()
         self._proc.wait_ready(
-            lambda: port_open(self.port), timeout=10, what="nginx", logs=[error_log]
+            self._answers,
+            timeout=15,
+            what="nginx",
+            logs=[error_log],
+            failed=lambda: "[emerg]" in log_tail(error_log),
         )
+
+    def _answers(self) -> bool:
+        """nginx itself answers on the port (not another process that holds it)."""
+        ctx = ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
+        try:
+            with urllib.request.urlopen(f"{self.url}/", timeout=1, context=ctx) as r:
+                return r.headers.get("Server", "").startswith("nginx")
+        except urllib.error.HTTPError as e:
+            return e.headers.get("Server", "").startswith("nginx")
+        except (OSError, ValueError):
+            return False
 
     def stop(self) -> None:
         if self._proc is not None:

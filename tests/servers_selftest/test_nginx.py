@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import ssl
 import urllib.error
 import urllib.request
@@ -15,6 +16,7 @@ import rasterio
 from obstore.store import HTTPStore, S3Store
 from rasterio.session import AWSSession
 
+from tests.servers._proc import RUN_DIR, ServerStartError
 from tests.servers.nginx import NginxServer
 from tests.servers_selftest.conftest import assert_stopped
 
@@ -131,3 +133,21 @@ def test_stop_leaves_nothing_running(tmp_path: Path):
         server.stop()
     assert_stopped(pid, port, "nginx")
     assert workdir is not None and not workdir.exists()
+
+
+def test_failed_start_reports_log_tail_and_cleans_up(tmp_path: Path, monkeypatch):
+    """Another process holds the port on every attempt: a clear error, nothing left running."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setattr("tests.servers.nginx.free_port", lambda: port)
+        before = set(RUN_DIR.glob("nginx-*.pid"))
+        server = NginxServer(tmp_path)
+        try:
+            with pytest.raises(ServerStartError, match="Address already in use") as err:
+                server.start()
+        finally:
+            server.stop()
+    assert "error.log" in str(err.value)
+    assert set(RUN_DIR.glob("nginx-*.pid")) <= before
