@@ -68,8 +68,9 @@ def test_tokens_expiring_mid_read_are_replaced(
         reads += 1
         time.sleep(0.1)
     tokens = sas_server.count("/sas/")
-    # 4 s tokens refreshed 1 s before expiry over 7 s: 2 or 3 tokens, shared by many reads.
-    assert 2 <= tokens <= 3 and provider.fetch_count == tokens
+    # 4 s tokens refreshed 1 s before expiry over 7 s: 2 or 3 tokens (one more if a slow read
+    # met an expired one), shared by many reads.
+    assert 2 <= tokens <= 4 and provider.fetch_count == tokens
     assert reads > 5 * tokens
 
 

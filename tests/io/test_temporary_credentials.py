@@ -41,8 +41,9 @@ def test_keys_are_refreshed_before_expiry_during_a_long_read(
     backend = create_backend(credential_provider=provider, default_s3_config=s3.s3_config())
     reads = reads_over(backend, cog_bytes, seconds=9)
     issued = len(s3_credentials_server.issued_keys)
-    # 4 s keys refreshed 1 s early over 9 s: 3 or 4 keys, each reused by many reads.
-    assert 3 <= issued <= 4, issued
+    # 4 s keys refreshed 1 s early over 9 s: 3 or 4 keys (5 if a slow read met a deleted
+    # key and refreshed once more), each reused by many reads.
+    assert 3 <= issued <= 5, issued
     assert reads > 4 * issued
     assert provider.fetch_count == issued
     assert all(r["auth"] == "Bearer" for r in s3_credentials_server.requests)

@@ -499,12 +499,15 @@ class Backend:
         return None
 
     def _no_credentials(self, kind: str, loc: Location, requester_pays: bool) -> str:
-        where = redact_url(f"{ {'s3': 's3', 'gcs': 'gs', 'azure': 'az'}[kind] }://{loc.root}")
-        why = (
-            "is requester-pays, which needs signed requests"
-            if requester_pays
-            else f"needs authentication{f' (dataset {self.label!r} requires_auth)' if self.label else ''}"
-        )
+        scheme = {"s3": "s3", "gcs": "gs", "azure": "az"}[kind]
+        where = redact_url(f"{scheme}://{loc.root}")
+        if requester_pays:
+            why = "is requester-pays, which needs signed requests"
+        elif self.label:
+            why = f"needs authentication (dataset {self.label!r} has requires_auth)"
+        else:
+            why = "needs authentication (requires_auth)"
+
         todo = {
             "s3": "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or an AWS profile with boto3 "
             "installed), or pass backend=rasteret.create_backend(credential_provider=...)",
