@@ -25,6 +25,7 @@ from rasteret.ingest.report import BuildReport
 from rasteret.ingest.schema import BBOX, GEOMETRY, PARTITION_COLUMNS, REQUIRED_COLUMNS
 
 ROWS_PER_GROUP = 8192
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 REPORT_FILE = "_build_report.json"
 ZSTD_LEVEL = 3
 
@@ -140,25 +141,52 @@ def _write_file(path: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> No
 def _write_folder(
     path: Path, schema: pa.Schema, tables: Iterable[pa.Table], partition_by: tuple[str, ...]
 ) -> None:
+    """Hive-partitioned files, written from this thread (row chunks are produced lazily here,
+    so the header pass and CRS handling never run on a writer thread)."""
     path.mkdir(parents=True)
-    fmt = ds.ParquetFileFormat()
-    options = fmt.make_write_options(compression="zstd", compression_level=ZSTD_LEVEL)
-    partitioning = (
-        ds.partitioning(pa.schema([schema.field(c) for c in partition_by]), flavor="hive")
-        if partition_by
-        else None
+    file_schema = pa.schema(
+        [f for f in schema if f.name not in partition_by], metadata=schema.metadata
     )
-    ds.write_dataset(
-        _batches(schema, tables),
-        base_dir=str(path),
-        schema=schema,
-        format=fmt,
-        file_options=options,
-        partitioning=partitioning,
-        basename_template="part-{i}.parquet",
-        max_rows_per_group=ROWS_PER_GROUP,
-        existing_data_behavior="overwrite_or_ignore",
-    )
+    writers: dict[tuple[Any, ...], pq.ParquetWriter] = {}
+    try:
+        for batch in _batches(schema, tables):
+            table = pa.Table.from_batches([batch])
+            for key, part in _partitions(table, partition_by):
+                writer = writers.get(key)
+                if writer is None:
+                    folder = path.joinpath(
+                        *(f"{c}={_hive_value(v)}" for c, v in zip(partition_by, key, strict=True))
+                    )
+                    folder.mkdir(parents=True, exist_ok=True)
+                    writer = writers[key] = pq.ParquetWriter(
+                        folder / "part-0.parquet",
+                        file_schema,
+                        compression="zstd",
+                        compression_level=ZSTD_LEVEL,
+                        write_statistics=True,
+                    )
+                writer.write_table(part.select(file_schema.names), row_group_size=ROWS_PER_GROUP)
+    finally:
+        for writer in writers.values():
+            writer.close()
+
+
+def _partitions(
+    table: pa.Table, partition_by: tuple[str, ...]
+) -> Iterator[tuple[tuple[Any, ...], pa.Table]]:
+    if not partition_by:
+        yield (), table
+        return
+    keys = table.select(list(partition_by)).to_pylist()
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, row in enumerate(keys):
+        groups.setdefault(tuple(row[c] for c in partition_by), []).append(i)
+    for key, rows in groups.items():
+        yield key, table.take(pa.array(rows, pa.int64()))
+
+
+def _hive_value(value: Any) -> str:
+    return HIVE_NULL if value is None else str(value)
 
 
 def open_dataset(path: str | os.PathLike[str], *, filesystem: Any | None = None) -> ds.Dataset:

@@ -114,9 +114,24 @@ def load_rows(data: ds.Dataset | pa.Table, mapping: TableMapping, *, where: str)
             raise BuildError(f"{where} has no column(s) {unknown}; its columns: {list(names)}")
         columns = list(dict.fromkeys(wanted))
     try:
-        return dataset.to_table(columns=columns, filter=mapping.filter_expr)
+        table = dataset.to_table(columns=columns, filter=mapping.filter_expr)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise BuildError(f"cannot read {where} with filter {mapping.filter_expr}: {exc}") from None
+    return _without_views(table)
+
+
+def _without_views(table: pa.Table) -> pa.Table:
+    """Cast string_view / binary_view columns (Polars, DuckDB) to plain string / binary."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string_view(field.type):
+            table = table.set_column(
+                i, field.with_type(pa.string()), table.column(i).cast(pa.string())
+            )
+        elif pa.types.is_binary_view(field.type):
+            table = table.set_column(
+                i, field.with_type(pa.binary()), table.column(i).cast(pa.binary())
+            )
+    return table
 
 
 def map_rows(
