@@ -103,6 +103,10 @@ class ReadError(RasteretError, RuntimeError):
     """Reading pixels of one or more records failed (the message names them)."""
 
 
+class ReadArgumentError(ReadError, ValueError):
+    """A read argument (window, overview level) is invalid or out of range."""
+
+
 __all__ = [
     "AccessDeniedError",
     "BandNotFoundError",
@@ -115,6 +119,7 @@ __all__ = [
     "ObjectChangedError",
     "ObjectNotFoundError",
     "RasteretError",
+    "ReadArgumentError",
     "ReadError",
     "RegistryError",
     "StacError",
