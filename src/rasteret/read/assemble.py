@@ -39,6 +39,7 @@ GDF_COLUMNS = (
     "transform",
     "crs",
 )
+XR_COORDS = ("time", "geometry", "y", "x", "spatial_ref", "record_id")
 INDEX_COLUMNS = ("index", "record_id", "datetime", "collection", "geometry_id", "crs", "transform")
 
 
@@ -158,6 +159,12 @@ def to_xarray(
 
     if combine not in COMBINE_MODES:
         raise ConfigError(f"xr_combine={combine!r} is not known; use one of {list(COMBINE_MODES)}")
+    clash = sorted(set(bands) & set(XR_COORDS))
+    if clash:
+        raise ConfigError(
+            f"band name(s) {clash} would shadow xarray coordinates {list(XR_COORDS)}; "
+            "use get_numpy()/get_gdf() for them"
+        )
     if not pieces:
         return xr.Dataset()
     crs_set = {_crs_text(p.grid.crs) for p in pieces}
