@@ -22,6 +22,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_DIR = REPO_ROOT / ".run"
 PORT_IN_USE = ("address already in use", "errno 98", "could not bind")
+SETPRIV = shutil.which("setpriv")  # util-linux: gives children a parent-death signal
 
 
 class ServerStartError(RuntimeError):
@@ -74,7 +75,12 @@ def http_ok(url: str, *, ca_file: Path | None = None) -> bool:
 
 
 class ManagedProcess:
-    """One child process, recorded in a PID file while alive and killed by its PID on stop."""
+    """One child process, recorded in a PID file while alive and killed by its PID on stop.
+
+    The child also gets ``stop_signal`` when its parent dies (``setpriv --pdeathsig``), so a
+    test run killed by SIGTERM/SIGKILL does not leave servers behind. The kernel sends it when
+    the *thread* that started the child ends: start servers from a long-lived thread.
+    """
 
     def __init__(
         self,
@@ -85,9 +91,11 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         user: str | None = None,
+        stop_signal: int = signal.SIGTERM,
     ) -> None:
         self.name = name
         self.argv = [str(a) for a in argv]
+        self.stop_signal = stop_signal
         self.log_path = Path(log_path)
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
@@ -102,9 +110,12 @@ class ManagedProcess:
         return self.proc.pid
 
     def start(self) -> None:
+        argv = self.argv
+        if SETPRIV:
+            argv = [SETPRIV, "--pdeathsig", signal.Signals(self.stop_signal).name[3:], "--", *argv]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.argv,
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -120,11 +131,11 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
-        """Signal the process, wait up to ``timeout`` s, then SIGKILL it; drop the PID file."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """Send ``stop_signal``, wait up to ``timeout`` s, then SIGKILL; drop the PID file."""
         if self.proc is not None and self.proc.poll() is None:
             try:
-                os.kill(self.proc.pid, sig)
+                os.kill(self.proc.pid, self.stop_signal)
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)

@@ -128,6 +128,7 @@ class StacApiServer:
                 log_path=wd / "postgres.log",
                 user=self._user,
                 cwd=wd,
+                stop_signal=signal.SIGINT,  # fast shutdown: ends every backend
             )  # fmt: skip
             self._pg.start()
             try:
@@ -235,7 +236,7 @@ class StacApiServer:
             self._api.stop()
             self._api = None
         if self._pg is not None:
-            self._pg.stop(sig=signal.SIGINT)  # fast shutdown: ends every backend
+            self._pg.stop()
             self._pg = None
         if self.workdir is not None:
             remove_workdir(self.workdir)
