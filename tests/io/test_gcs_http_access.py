@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rasteret.errors import AccessDeniedError, ConfigError
+from rasteret.errors import AccessDeniedError, ConfigError, StorageError
 from rasteret.io import create_backend, run_sync
 from tests.io.conftest import COG_KEY, GCS_BUCKET, PRIVATE, S3World
 from tests.servers.gcs import GcsServer
@@ -117,3 +117,12 @@ def test_url_patterns_rewrite_s3_to_http(http_root: str, cog_bytes: bytes) -> No
         cloud_config={"provider": "http", "url_patterns": {"s3://cdn-bucket/": f"{http_root}/"}}
     )
     assert bytes(run_sync(backend.get_range("s3://cdn-bucket/cog.tif", 0, 64))) == cog_bytes[:64]
+
+
+@pytest.mark.parametrize("offset", [-100, 100])
+def test_range_past_the_end_says_the_file_is_shorter(
+    http_root: str, cog_bytes: bytes, offset: int
+) -> None:
+    size = len(cog_bytes)
+    with pytest.raises(StorageError, match="shorter than"):
+        run_sync(create_backend().get_range(f"{http_root}/cog.tif", size + offset, size + 200))

@@ -152,3 +152,18 @@ def test_missing_object_is_not_found(s3: S3World) -> None:
     backend = create_backend(default_s3_config=s3.s3_config(keys=s3.reader))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         run_sync(backend.get_range(f"s3://{PRIVATE}/nope.tif", 0, 10))
+
+
+def test_bucket_region_from_bucket_config_needs_no_correction(
+    s3: S3World, cog_bytes: bytes
+) -> None:
+    rule = s3.proxy.fail(
+        301, path=f"^/{REGIONAL}", headers={"authorization": r".*/us-east-1/s3/.*"}
+    )
+    backend = create_backend(
+        default_s3_config=s3.s3_config(via_proxy=True, keys=s3.reader),
+        bucket_config={REGIONAL: {"region": "eu-west-1"}},
+    )
+    data = run_sync(backend.get_range(f"s3://{REGIONAL}/{COG_KEY}", 0, 10))
+    assert bytes(data) == cog_bytes[:10]
+    assert {r["id"]: r for r in s3.proxy.rules()}[rule]["seen"] == 0

@@ -524,6 +524,20 @@ class Backend:
         self, url: str, start: int, end: int, *, etag: str | None = None
     ) -> memoryview:
         """Bytes ``[start, end)`` of ``url``; with ``etag``, fail if the object changed."""
+        if etag is None:
+
+            async def op(store: Any, key: str) -> memoryview:
+                data = await obstore.get_range_async(store, key, start=start, end=end)
+                if len(data) != end - start:
+                    raise _UseFullGet
+                return memoryview(data)
+
+            # One call into obstore on the hot path; a short answer is re-read with its
+            # metadata below, to tell a short file from a short read.
+            try:
+                return await self._run(url, op)
+            except _UseFullGet:
+                pass
         data, _ = await self._get(url, start, end, etag=etag, exact=True)
         return data
 
@@ -576,7 +590,7 @@ class Backend:
                 return await op(route.store, route.key)
             except _ShortRead as exc:
                 last: StorageError = StorageError(f"reading {redact_url(url)} failed: {exc}")
-            except RasteretError:
+            except (RasteretError, _UseFullGet):
                 raise
             except Exception as exc:  # noqa: BLE001 - mapped to our hierarchy below
                 text = str(exc)
@@ -627,6 +641,10 @@ class Backend:
 
 class _ShortRead(Exception):
     pass
+
+
+class _UseFullGet(Exception):
+    """A range answer was short: read again with metadata to say why."""
 
 
 def _retryable(err: StorageError) -> bool:

@@ -86,6 +86,11 @@ def map_store_error(
             f"{where} changed since the collection was built (ETag differs); rebuild the "
             "collection with force=True"
         )
+    if http_status(exc) == 416 or "Requested range was invalid" in str(exc):
+        return ObjectChangedError(
+            f"a byte range is beyond the end of {where}: the file is shorter than the "
+            "collection's index says; rebuild the collection with force=True"
+        )
     if is_auth_failure(exc):
         return AccessDeniedError(denied_message(where, ctx, str(exc), refreshed=refreshed))
     text = scrub(_first_line(str(exc)))
