@@ -129,6 +129,8 @@ class Backend:
         detected) or a :class:`~rasteret.io.SasTokenProvider`.
     s3_credential_provider / azure_credential_provider / gcs_credential_provider: one provider
         per store kind, when several are needed.
+    client_options / retry_config: obstore HTTP client and retry settings (merged over the
+        defaults / replacing them).
     requires_auth: always sign; fail early with what to configure when no credentials exist.
     label: the dataset id, named in error messages.
     store_factory: replaces the built-in routing entirely (``Location -> store``).
