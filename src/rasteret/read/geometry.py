@@ -511,7 +511,7 @@ def _decode_native(column: pa.Array, ext: str) -> list[Any]:
         offsets.append(np.asarray(arr.offsets, dtype=np.int64))
         arr = arr.values
     coords = _coords(arr)
-    return list(shapely.from_ragged_array(kind, coords, tuple(offsets) or None))
+    return list(shapely.from_ragged_array(kind, coords, tuple(reversed(offsets)) or None))
 
 
 def _coords(arr: pa.Array) -> np.ndarray:
