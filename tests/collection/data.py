@@ -50,8 +50,8 @@ class Scene:
 
 def _origin(epsg: int, i: int) -> tuple[float, float]:
     """UTM origin of scene ``i``: a small grid of scenes around (LON0, LAT0)."""
-    lon = LON0 + 0.02 * (i % 5)
-    lat = LAT0 + 0.02 * ((i // 5) % 5)
+    lon = LON0 + 0.05 * (i % 5)
+    lat = LAT0 + 0.05 * ((i // 5) % 5)
     x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lat)
     return round(x, -1), round(y, -1)
 
@@ -72,7 +72,7 @@ def write_cog(
         crs=f"EPSG:{epsg}",
         transform=transform,
         compress="DEFLATE",
-        blocksize=32,
+        blocksize=128,
         overviews="AUTO",
         overview_resampling="nearest",
         nodata=nodata,
@@ -84,7 +84,7 @@ def make_scenes(
     root: Path,
     n: int = 4,
     *,
-    size: int = 64,
+    size: int = 256,
     prefix: str = "scene",
     multiband: bool = True,
     start: dt.datetime = dt.datetime(2024, 1, 10, 10, 30, tzinfo=dt.UTC),
