@@ -322,6 +322,7 @@ def write_case(case: Mapping[str, Any], path: Path, seed: int) -> Written:
                 driver="COG",
                 overview_resampling="nearest",
                 overviews="AUTO",
+                overview_count=2,
                 **cog_options,
             )
             target.unlink()

@@ -108,9 +108,14 @@ class _Bytes:
             return
         if self.backend is None:
             raise TiffFormatError(f"{self.where}: bytes {missing[0]} are missing")
-        near_limit = 4 * len(self.prefix)
-        near_end = max((e for s, e in missing if s < near_limit), default=0)
-        far = [(s, e) for s, e in missing if s >= near_limit]
+        # Ranges close to the prefix (or to the growth other ranges already cause) extend it.
+        near_end = 0
+        far = []
+        for start, end in sorted(missing):
+            if start < max(4 * len(self.prefix), near_end + READ_AHEAD):
+                near_end = max(near_end, end)
+            else:
+                far.append((start, end))
         jobs: list[Coroutine[Any, Any, None]] = []
         if near_end:
             jobs.append(self._grow(min(self.size, max(near_end, 2 * len(self.prefix)))))
