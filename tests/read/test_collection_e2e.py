@@ -15,7 +15,7 @@ from pyproj import Transformer
 from shapely.geometry import mapping
 
 import rasteret
-from rasteret.errors import BandNotFoundError
+from rasteret.errors import BandNotFoundError, ConfigError
 from rasteret.read import get_numpy, get_xarray, sample_points
 from tests.read.conftest import make_array, write_cog
 
@@ -94,6 +94,12 @@ def test_xarray_and_points_from_a_collection(scenes):
         with rasterio.open(files[(i, "nir")]) as src:
             want = next(src.sample([xy[row["point_index"]]], indexes=1))[0]
         assert row["value"] == want
+
+
+def test_misspelt_option_is_named(scenes):
+    coll, _ = scenes
+    with pytest.raises(ConfigError, match=r"\['all_toucehd'\].*cloud_cover_lt"):
+        get_numpy(coll, AOI_LONLAT, "red", all_toucehd=True)
 
 
 def test_unknown_band_names_collection_bands(scenes):

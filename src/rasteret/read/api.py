@@ -10,11 +10,15 @@ async code.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
+import inspect
 import os
 import warnings
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -53,12 +57,34 @@ MATCH_MODES = ("all", "latest")
 # --- public API -----------------------------------------------------------------------------
 
 
-def get_numpy(collection: Any, geometries: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
-    """Pixels of each record x AOI as ``[N, H, W]`` (one band) or ``[N, C, H, W]``.
+@dataclass(frozen=True)
+class ReadOptions:
+    """What every AOI read accepts besides geometries, bands and filters (docs/reading.md).
 
-    Keyword arguments: see :func:`aget_numpy`.
+    geometry_crs / geometry_column: CRS and geometry column of the AOI input.
+    all_touched: include every pixel an AOI touches (rasterio's rasterisation rule).
+    resolution / resampling: pixel size to read at, from the overview GDAL would pick.
+    target_crs: put every record of an AOI on one snapped grid in this CRS.
+    scale_offset: apply each band's scale/offset; invalid pixels become NaN.
+    strict: raise ReadError when a record fails instead of warning and leaving it out.
+    max_concurrent / coalesce_gap / progress: requests in flight, range merge gap, progress bar.
+    backend / cloud_config / data_source: which store and credentials to read with.
     """
-    return run_sync(aget_numpy(collection, geometries, bands, **kwargs))
+
+    geometry_crs: Any = "auto"
+    geometry_column: str | None = None
+    all_touched: bool = False
+    resolution: float | tuple[float, float] | None = None
+    resampling: Any = None
+    target_crs: Any = None
+    scale_offset: bool = False
+    strict: bool = False
+    max_concurrent: int | None = None
+    coalesce_gap: int | None = None
+    progress: bool | None = None
+    backend: Any = None
+    cloud_config: Any = None
+    data_source: str | None = None
 
 
 async def aget_numpy(
@@ -66,39 +92,51 @@ async def aget_numpy(
     geometries: Any,
     bands: str | Sequence[str],
     *,
+    geometry_crs: Any = "auto",
+    geometry_column: str | None = None,
+    all_touched: bool = False,
+    resolution: float | tuple[float, float] | None = None,
+    resampling: Any = None,
+    target_crs: Any = None,
+    scale_offset: bool = False,
+    strict: bool = False,
+    max_concurrent: int | None = None,
+    coalesce_gap: int | None = None,
+    progress: bool | None = None,
+    backend: Any = None,
+    cloud_config: Any = None,
+    data_source: str | None = None,
     return_index: bool = False,
-    **kwargs: Any,
+    **filters: Any,
 ) -> Any:
-    """Async :func:`get_numpy`.
+    """Pixels of each record x AOI as ``[N, H, W]`` (one band) or ``[N, C, H, W]``.
 
-    geometries: bbox tuple, shapely, WKB, GeoJSON, GeoDataFrame or Arrow/DuckDB/Polars table.
-    bands: band codes, in output order.
-    geometry_crs / geometry_column: CRS and geometry column of the AOI input.
-    all_touched: include every pixel an AOI touches (rasterio's rasterisation rule).
-    resolution / resampling: read at another pixel size from the overview GDAL would pick.
-    target_crs: put every record of an AOI on one snapped grid in this CRS.
-    scale_offset: apply each band's scale/offset; invalid pixels become NaN.
-    strict: raise ReadError when a record fails instead of warning and skipping it.
-    return_index: also return an Arrow table naming the record and AOI of every N.
-    max_concurrent / progress / backend / cloud_config / data_source / coalesce_gap: I/O.
-    **filters: forwarded to ``collection.subset`` (e.g. ``cloud_cover_lt=20``).
+    N runs over records and, inside each, AOIs. ``return_index=True`` returns ``(array, index)``
+    with an Arrow table naming the record and AOI of every N. ``**filters`` go to
+    ``collection.subset`` (e.g. ``cloud_cover_lt=20``); other options: :class:`ReadOptions`.
     """
-    pieces, aoi, band_list = await _read_aoi(collection, geometries, bands, kwargs, mode="numpy")
-    out = assemble.to_numpy(
-        pieces,
-        band_list,
-        scale_offset=bool(kwargs.get("scale_offset", False)),
-        return_index=return_index,
+    opts = ReadOptions(
+        geometry_crs=geometry_crs,
+        geometry_column=geometry_column,
+        all_touched=all_touched,
+        resolution=resolution,
+        resampling=resampling,
+        target_crs=target_crs,
+        scale_offset=scale_offset,
+        strict=strict,
+        max_concurrent=max_concurrent,
+        coalesce_gap=coalesce_gap,
+        progress=progress,
+        backend=backend,
+        cloud_config=cloud_config,
+        data_source=data_source,
     )
+    pieces, aoi, band_list = await _read_aoi(collection, geometries, bands, opts, filters, "numpy")
+    out = assemble.to_numpy(pieces, band_list, scale_offset=scale_offset, return_index=return_index)
     if return_index:
         array, index = out
         return array, assemble.with_attributes(index, aoi)
     return out
-
-
-def get_xarray(collection: Any, geometries: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
-    """An ``xarray.Dataset`` with one variable per band (see :func:`aget_xarray`)."""
-    return run_sync(aget_xarray(collection, geometries, bands, **kwargs))
 
 
 async def aget_xarray(
@@ -106,53 +144,99 @@ async def aget_xarray(
     geometries: Any,
     bands: str | Sequence[str],
     *,
+    geometry_crs: Any = "auto",
+    geometry_column: str | None = None,
+    all_touched: bool = False,
+    resolution: float | tuple[float, float] | None = None,
+    resampling: Any = None,
+    target_crs: Any = None,
+    scale_offset: bool = False,
+    strict: bool = False,
+    max_concurrent: int | None = None,
+    coalesce_gap: int | None = None,
+    progress: bool | None = None,
+    backend: Any = None,
+    cloud_config: Any = None,
+    data_source: str | None = None,
     xr_combine: str = "combine_first",
-    **kwargs: Any,
+    **filters: Any,
 ) -> Any:
-    """Async :func:`get_xarray`: dims ``(time, y, x)``, or ``(time, geometry, y, x)`` for several
-    AOIs. Records in several CRSs are put on one grid in the most common CRS (with a warning)
-    unless ``target_crs=`` says which. ``xr_combine`` decides how records sharing a time merge:
-    ``combine_first`` (first valid pixel wins), ``merge`` (conflicts raise) or
-    ``merge_override`` (the first record's extent wins). Other arguments as :func:`aget_numpy`.
+    """An ``xarray.Dataset``, one variable per band, dims ``(time, y, x)`` or
+    ``(time, geometry, y, x)`` for several AOIs.
+
+    Records in several CRSs go onto one grid in the most common CRS (with a warning) unless
+    ``target_crs=`` says which. ``xr_combine`` merges records sharing a time: ``combine_first``
+    (first valid pixel wins), ``merge`` (conflicts raise) or ``merge_override`` (the first
+    record's extent wins). Other arguments as :func:`get_numpy`.
     """
     if xr_combine not in assemble.COMBINE_MODES:
         raise ConfigError(
             f"xr_combine={xr_combine!r} is not known; use one of {list(assemble.COMBINE_MODES)}"
         )
-    pieces, aoi, band_list = await _read_aoi(collection, geometries, bands, kwargs, mode="xarray")
-    return assemble.to_xarray(
-        pieces,
-        band_list,
-        aoi,
-        combine=xr_combine,
-        scale_offset=bool(kwargs.get("scale_offset", False)),
+    opts = ReadOptions(
+        geometry_crs=geometry_crs,
+        geometry_column=geometry_column,
+        all_touched=all_touched,
+        resolution=resolution,
+        resampling=resampling,
+        target_crs=target_crs,
+        scale_offset=scale_offset,
+        strict=strict,
+        max_concurrent=max_concurrent,
+        coalesce_gap=coalesce_gap,
+        progress=progress,
+        backend=backend,
+        cloud_config=cloud_config,
+        data_source=data_source,
     )
-
-
-def get_gdf(collection: Any, geometries: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
-    """A GeoDataFrame with one row per record x AOI x band (see :func:`aget_gdf`)."""
-    return run_sync(aget_gdf(collection, geometries, bands, **kwargs))
+    pieces, aoi, band_list = await _read_aoi(collection, geometries, bands, opts, filters, "xarray")
+    return assemble.to_xarray(pieces, band_list, aoi, combine=xr_combine, scale_offset=scale_offset)
 
 
 async def aget_gdf(
-    collection: Any, geometries: Any, bands: str | Sequence[str], **kwargs: Any
+    collection: Any,
+    geometries: Any,
+    bands: str | Sequence[str],
+    *,
+    geometry_crs: Any = "auto",
+    geometry_column: str | None = None,
+    all_touched: bool = False,
+    resolution: float | tuple[float, float] | None = None,
+    resampling: Any = None,
+    target_crs: Any = None,
+    scale_offset: bool = False,
+    strict: bool = False,
+    max_concurrent: int | None = None,
+    coalesce_gap: int | None = None,
+    progress: bool | None = None,
+    backend: Any = None,
+    cloud_config: Any = None,
+    data_source: str | None = None,
+    **filters: Any,
 ) -> Any:
-    """Async :func:`get_gdf`: columns record_id, datetime, cloud_cover, collection, geometry_id,
-    geometry (the AOI, in ``target_crs`` or the AOI CRS), band, data (2-D array), transform, crs,
-    plus the AOI input's own columns. Other arguments as :func:`aget_numpy`."""
-    pieces, aoi, _ = await _read_aoi(collection, geometries, bands, kwargs, mode="gdf")
-    target = kwargs.get("target_crs")
-    out_crs = parse_crs(target, "target_crs") if target is not None else aoi.crs
-    return assemble.to_gdf(
-        pieces, aoi, out_crs=out_crs, scale_offset=bool(kwargs.get("scale_offset", False))
+    """A GeoDataFrame, one row per record x AOI x band: record_id, datetime, cloud_cover,
+    collection, geometry_id, geometry (the AOI, in ``target_crs`` or the AOI's CRS), band, data
+    (2-D array), transform, crs, plus the AOI input's columns. Arguments as :func:`get_numpy`.
+    """
+    opts = ReadOptions(
+        geometry_crs=geometry_crs,
+        geometry_column=geometry_column,
+        all_touched=all_touched,
+        resolution=resolution,
+        resampling=resampling,
+        target_crs=target_crs,
+        scale_offset=scale_offset,
+        strict=strict,
+        max_concurrent=max_concurrent,
+        coalesce_gap=coalesce_gap,
+        progress=progress,
+        backend=backend,
+        cloud_config=cloud_config,
+        data_source=data_source,
     )
-
-
-def sample_points(
-    collection: Any, points: Any, bands: str | Sequence[str], **kwargs: Any
-) -> pa.Table:
-    """Pixel values at points as an Arrow table (see :func:`asample_points`)."""
-    return run_sync(asample_points(collection, points, bands, **kwargs))
+    pieces, aoi, _ = await _read_aoi(collection, geometries, bands, opts, filters, "gdf")
+    out_crs = parse_crs(target_crs, "target_crs") if target_crs is not None else aoi.crs
+    return assemble.to_gdf(pieces, aoi, out_crs=out_crs, scale_offset=scale_offset)
 
 
 async def asample_points(
@@ -177,7 +261,7 @@ async def asample_points(
     coalesce_gap: int | None = None,
     **filters: Any,
 ) -> pa.Table:
-    """Async :func:`sample_points`.
+    """Pixel values at points as an Arrow table.
 
     points: shapely points, (x, y) pairs, WKB, GeoJSON, GeoDataFrame, or a table with a geometry
     column or x/y columns (``x``/``y``, ``lon``/``lat``, ``longitude``/``latitude`` are found).
@@ -224,45 +308,49 @@ async def asample_points(
     )
 
 
-# --- shared pipeline ------------------------------------------------------------------------
+# --- sync forms -----------------------------------------------------------------------------
 
-_AOI_KEYS = {
-    "max_concurrent",
-    "progress",
-    "cloud_config",
-    "data_source",
-    "backend",
-    "target_crs",
-    "geometry_crs",
-    "geometry_column",
-    "all_touched",
-    "resolution",
-    "resampling",
-    "scale_offset",
-    "strict",
-    "coalesce_gap",
-}
+
+def _sync(afunc: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """The blocking form of ``afunc`` (same signature), run on the background I/O loop."""
+
+    @functools.wraps(afunc)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return run_sync(afunc(*args, **kwargs))
+
+    run.__name__ = run.__qualname__ = name
+    run.__doc__ = (afunc.__doc__ or "") + (
+        f"\n\n    Blocking; ``await {afunc.__name__}(...)`` in async code.\n"
+    )
+    return run
+
+
+get_numpy = _sync(aget_numpy, "get_numpy")
+get_xarray = _sync(aget_xarray, "get_xarray")
+get_gdf = _sync(aget_gdf, "get_gdf")
+sample_points = _sync(asample_points, "sample_points")
+
+
+# --- shared pipeline ------------------------------------------------------------------------
 
 
 async def _read_aoi(
-    collection: Any, geometries: Any, bands: Any, kwargs: dict[str, Any], *, mode: str
+    collection: Any,
+    geometries: Any,
+    bands: Any,
+    opts: ReadOptions,
+    filters: dict[str, Any],
+    mode: str,
 ) -> tuple[list[Piece], GeometryInput, list[str]]:
-    opts = {k: v for k, v in kwargs.items() if k in _AOI_KEYS}
-    filters = {k: v for k, v in kwargs.items() if k not in _AOI_KEYS}
     aoi = normalize_geometries(
-        geometries,
-        geometry_crs=opts.get("geometry_crs", "auto"),
-        geometry_column=opts.get("geometry_column"),
+        geometries, geometry_crs=opts.geometry_crs, geometry_column=opts.geometry_column
     )
-    if mode != "numpy":
-        check_reserved(aoi.attributes, assemble.GDF_COLUMNS)
-    else:
-        check_reserved(aoi.attributes, assemble.INDEX_COLUMNS)
+    reserved = assemble.INDEX_COLUMNS if mode == "numpy" else assemble.GDF_COLUMNS
+    check_reserved(aoi.attributes, reserved)
     band_list = _band_list(bands)
     bbox = bounds_to_crs(union_bounds(aoi.geometries), aoi.crs, DEFAULT_CRS)
     records, band_list = _select_records(collection, band_list, bbox, filters)
-    target = opts.get("target_crs")
-    target_crs = parse_crs(target, "target_crs") if target is not None else None
+    target_crs = parse_crs(opts.target_crs, "target_crs") if opts.target_crs is not None else None
     if target_crs is None and mode == "xarray":
         target_crs = _majority_crs(records, band_list)
     aplan = plan_aoi(
@@ -270,23 +358,23 @@ async def _read_aoi(
         band_list,
         aoi,
         AoiOptions(
-            all_touched=bool(opts.get("all_touched", False)),
-            resolution=parse_resolution(opts.get("resolution")),
+            all_touched=bool(opts.all_touched),
+            resolution=parse_resolution(opts.resolution),
             target_crs=target_crs,
-            resampling=opts.get("resampling"),
+            resampling=opts.resampling,
         ),
     )
     settings = _settings(
         collection,
-        opts.get("max_concurrent"),
-        opts.get("progress"),
-        opts.get("cloud_config"),
-        opts.get("data_source"),
-        opts.get("backend"),
-        opts.get("coalesce_gap"),
+        opts.max_concurrent,
+        opts.progress,
+        opts.cloud_config,
+        opts.data_source,
+        opts.backend,
+        opts.coalesce_gap,
     )
     result: RunResult = await run_plan(aplan.plan, settings)
-    failed = _report_failures(result.failures, aplan.failures, records, bool(opts.get("strict")))
+    failed = _report_failures(result.failures, aplan.failures, records, bool(opts.strict))
     pieces = [p for p in aplan.pieces if p.record_index not in failed]
     await _finish(pieces)
     if not pieces:
@@ -353,6 +441,7 @@ def _select_records(
             "list of RecordRef"
         )
     coll = collection
+    _check_filters(coll, filters)
     resolve = getattr(coll, "resolve_bands", None)
     if callable(resolve):
         resolved = resolve(bands)
@@ -366,6 +455,23 @@ def _select_records(
         except (CollectionError, GeometryError):
             pass
     return list(coll.iter_records(bands)), bands
+
+
+def _check_filters(collection: Any, filters: dict[str, Any]) -> None:
+    """Unknown keywords are typos, not filters: name them and list what is accepted."""
+    if not filters:
+        return
+    subset = getattr(collection, "subset", None)
+    params = inspect.signature(subset).parameters if subset is not None else {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(filters) - set(params))
+    if unknown:
+        options = [f.name for f in dataclasses.fields(ReadOptions)]
+        raise ConfigError(
+            f"unknown keyword(s) {unknown}: read options are {options}; filters (passed to "
+            f"collection.subset) are {sorted(params)}"
+        )
 
 
 def _is_record_list(value: Any) -> bool:
