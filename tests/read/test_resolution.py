@@ -179,3 +179,36 @@ def test_xarray_puts_several_crs_on_the_majority_grid(cogs, tmp_path, served):
     with rasterio.open(cogs["u16"].path) as src:
         direct = src.read(1, window=src.window(*aoi.bounds))
     np.testing.assert_array_equal(ds["b"].isel(time=0).values, direct)
+
+
+def test_masked_file_at_another_resolution(cogs):
+    cog = cogs["masked"]
+    record = make_record("r1", {"b": (cog.url, 0)})
+    aoi = AOIS["over_top_left"].union(AOIS["polygon"]).envelope
+    got = get_numpy([record], aoi, "b", geometry_crs=32633, resolution=20.0)
+    want = expected_resampled(cog.path, aoi, 20.0, Resampling.nearest)
+    assert (want == 0).sum() > 100  # the internal mask shows
+    np.testing.assert_array_equal(got[0], want)
+
+
+def test_masked_file_on_a_shared_grid(cogs):
+    cog = cogs["masked"]
+    record = make_record("r1", {"b": (cog.url, 0)})
+    got = get_numpy([record], AOI_3857, "b", geometry_crs=3857, target_crs=3857, resolution=14.0)
+    with rasterio.open(cog.path) as src:
+        data = src.read(1, masked=True)
+        transform, shape = shared_grid(AOI_3857, 14.0)
+        dst = np.zeros(shape, dtype=data.dtype)
+        reproject(
+            source=data,
+            destination=dst,
+            src_transform=src.transform,
+            src_crs=src.crs,
+            dst_transform=transform,
+            dst_crs="EPSG:3857",
+            resampling=Resampling.nearest,
+        )
+    inside = geometry_mask([mapping(AOI_3857)], shape, transform, invert=True)
+    dst[~inside] = 0
+    assert (dst[inside] == 0).sum() > 100
+    np.testing.assert_array_equal(got[0], dst)

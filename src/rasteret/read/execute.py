@@ -17,6 +17,7 @@ from typing import Any
 from rasteret.errors import ObjectChangedError, RasteretError
 from rasteret.options import get_options
 from rasteret.read.plan import Plan
+from rasteret.tiff.engine import fetch_blocks
 
 _ISOLATION_PARALLELISM = 8
 
@@ -63,8 +64,6 @@ class FetchSettings:
 
 async def run_plan(plan: Plan, settings: FetchSettings) -> RunResult:
     """Fetch and decode every block of ``plan`` into its targets."""
-    from rasteret.tiff.engine import fetch_blocks
-
     result = RunResult()
     if not len(plan):
         return result
@@ -80,13 +79,20 @@ async def run_plan(plan: Plan, settings: FetchSettings) -> RunResult:
     finally:
         if bar is not None:
             bar.close()
-    quiet = settings
+    # Replay record by record, a few at a time, sharing the request budget between them.
+    budget = settings.max_concurrent or get_options().max_concurrent_requests
+    share = FetchSettings(
+        settings.backend,
+        max(1, budget // _ISOLATION_PARALLELISM),
+        settings.coalesce_gap,
+        False,
+    )
     gate = asyncio.Semaphore(_ISOLATION_PARALLELISM)
 
     async def one(owner: Hashable) -> None:
         async with gate:
             try:
-                result.add(await fetch_blocks(plan.items([owner]), **quiet.kwargs()))
+                result.add(await fetch_blocks(plan.items([owner]), **share.kwargs()))
             except ObjectChangedError:
                 raise
             except RasteretError as exc:

@@ -9,16 +9,15 @@ target. Sparse blocks are never requested; their pixels keep the pre-filled valu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from rasteret.read.grid import Window
+from rasteret.tiff.engine import BlockRef, Sink
 from rasteret.tiff.model import ImageLayout
-
-Sink = Callable[[np.ndarray | None], None]
 
 
 @dataclass(frozen=True)
@@ -188,12 +187,10 @@ class Plan:
             found |= block.owners
         return found
 
-    def items(self, owners: Iterable[Hashable] | None = None) -> list[tuple[Any, Sink]]:
+    def items(self, owners: Iterable[Hashable] | None = None) -> list[tuple[BlockRef, Sink]]:
         """Engine items ``(BlockRef, sink)``; only blocks of ``owners`` when given."""
-        from rasteret.tiff.engine import BlockRef
-
         wanted = None if owners is None else set(owners)
-        out: list[tuple[Any, Sink]] = []
+        out: list[tuple[BlockRef, Sink]] = []
         for block in self._blocks.values():
             if wanted is not None and not (block.owners & wanted):
                 continue
