@@ -160,3 +160,21 @@ def test_moto_s3_parity(cogs, moto_server):
     with rasterio.open(cogs["u16_nd"].path) as src:
         want, _ = rasterio.mask.mask(src, [mapping(aoi)], crop=True, all_touched=True, indexes=1)
     np.testing.assert_array_equal(got[0], want)
+
+
+def test_concurrent_callers_from_threads(cogs):
+    from concurrent.futures import ThreadPoolExecutor
+
+    records = [make_record(n, {"b": (cogs[n].url, 0)}) for n in ("u8", "u16", "i16_nd")]
+    lonlat = shapely.box(15.005, 45.126, 15.03, 45.14)
+
+    def call(i):
+        if i % 2:
+            return asyncio.run(aget_numpy(records, lonlat, "b"))
+        return get_numpy(records, lonlat, "b")
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(call, range(8)))
+    for arr in results[1:]:
+        np.testing.assert_array_equal(arr, results[0])
+    assert results[0].shape[0] == 3

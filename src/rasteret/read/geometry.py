@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -181,15 +182,17 @@ def transform_xy(xs: np.ndarray, ys: np.ndarray, src: CRS, dst: CRS) -> tuple[np
     return np.asarray(tx, dtype=np.float64), np.asarray(ty, dtype=np.float64)
 
 
-_TRANSFORMERS: dict[tuple[str, str], Transformer] = {}
+_local = threading.local()  # pyproj transformers must not be shared between threads
 
 
 def _transformer(src: CRS, dst: CRS) -> Transformer:
+    cache: dict[tuple[str, str], Transformer] = getattr(_local, "transformers", None) or {}
+    _local.transformers = cache
     key = (src.to_wkt(), dst.to_wkt())
-    tr = _TRANSFORMERS.get(key)
+    tr = cache.get(key)
     if tr is None:
         tr = Transformer.from_crs(src, dst, always_xy=True)
-        _TRANSFORMERS[key] = tr
+        cache[key] = tr
     return tr
 
 
