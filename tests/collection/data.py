@@ -48,10 +48,10 @@ class Scene:
         return shapely.Polygon(zip(lon, lat, strict=True))
 
 
-def _origin(epsg: int, i: int) -> tuple[float, float]:
-    """UTM origin of scene ``i``: a small grid of scenes around (LON0, LAT0)."""
-    lon = LON0 + 0.05 * (i % 5)
-    lat = LAT0 + 0.05 * ((i // 5) % 5)
+def _origin(epsg: int, i: int, lon0: float, lat0: float) -> tuple[float, float]:
+    """UTM origin of scene ``i``: a small grid of scenes south-east of (lon0, lat0)."""
+    lon = lon0 + 0.05 * (i % 5)
+    lat = lat0 - 0.05 * ((i // 5) % 5)
     x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lat)
     return round(x, -1), round(y, -1)
 
@@ -88,17 +88,24 @@ def make_scenes(
     prefix: str = "scene",
     multiband: bool = True,
     start: dt.datetime = dt.datetime(2024, 1, 10, 10, 30, tzinfo=dt.UTC),
+    step_days: int = 20,
+    origin: tuple[float, float] = (LON0, LAT0),
+    zones: tuple[int, ...] = ZONES,
 ) -> list[Scene]:
-    """Write ``n`` scenes under ``root`` (``<id>/<band>.tif`` and ``<id>/image.tif``)."""
+    """Write ``n`` scenes under ``root`` (``<id>/<band>.tif`` and ``<id>/image.tif``).
+
+    Scenes sit on a 0.05 degree grid from ``origin`` (lon, lat), alternate between ``zones``
+    and are ``step_days`` apart from ``start``.
+    """
     scenes = []
     rng = np.random.default_rng(7)
     for i in range(n):
-        epsg = ZONES[i % 2]
-        x0, y0 = _origin(epsg, i)
+        epsg = zones[i % len(zones)]
+        x0, y0 = _origin(epsg, i, *origin)
         transform = from_origin(x0, y0, 10.0, 10.0)
         scene = Scene(
             id=f"{prefix}-{i:03d}",
-            datetime=start + dt.timedelta(days=20 * i, hours=i % 3),
+            datetime=start + dt.timedelta(days=step_days * i, hours=i % 3),
             epsg=epsg,
             transform=transform,
             size=size,
