@@ -170,3 +170,15 @@ def test_scale_offset_applies_and_nans_invalid(tmp_path, served):
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got[0], want)
     assert np.isnan(got[0]).sum() > 100
+
+
+def test_xarray_bands_of_different_resolutions_share_the_finest_grid(cogs, tmp_path, served):
+    coarse = make_array("uint16", (250, 300), seed=9)
+    cog20 = served("coarse20.tif", write_cog(tmp_path / "c.tif", coarse, res=20.0))
+    record = make_record("r", {"fine": (cogs["u16"].url, 0), "coarse": (cog20.url, 0)})
+    with pytest.warns(RuntimeWarning, match="different pixel grids"):
+        ds = get_xarray([record], BOX_A, ["fine", "coarse"], geometry_crs=32633)
+    assert ds.sizes == {"time": 1, "y": 140, "x": 140}
+    np.testing.assert_array_equal(ds["fine"].isel(time=0).values, masked(cogs["u16"].path, BOX_A))
+    want = coarse[15:85, 15:85].repeat(2, axis=0).repeat(2, axis=1)
+    np.testing.assert_array_equal(ds["coarse"].isel(time=0).values, want)

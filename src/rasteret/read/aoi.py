@@ -217,7 +217,7 @@ class _Planner:
         geom_t = self.geom_in(gi, grid.crs)
         all_touched = self.opts.all_touched
         aligned = _aligned_window(g0, grid)
-        if aligned is not None and resampling == Resampling.nearest:
+        if aligned is not None:
             return self._aligned(common, ref, dtype, fill, grid, geom_t, aligned)
         src_bounds = bounds_to_crs(grid.bounds, grid.crs, header.crs)
         if src_bounds is None:
@@ -246,7 +246,8 @@ class _Planner:
         return Piece(grid=grid, dtype=dtype, fill=fill, finisher=finish, **common)
 
     def _aligned(self, common, ref, dtype, fill, grid, geom_t, aligned) -> Piece:
-        """The record's full-resolution pixels are the shared grid's pixels: copy, no warp."""
+        """The record's full-resolution pixels are the shared grid's pixels: copy, no warp
+        (what GDAL's warper returns too, for every kernel, when grids coincide)."""
         data = np.full(grid.shape, fill, dtype=dtype)
         header = ref.header
         inside = aligned.clip(header.width, header.height)

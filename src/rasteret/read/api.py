@@ -352,7 +352,7 @@ async def _read_aoi(
     records, band_list = _select_records(collection, band_list, bbox, filters)
     target_crs = parse_crs(opts.target_crs, "target_crs") if opts.target_crs is not None else None
     if target_crs is None and mode == "xarray":
-        target_crs = _majority_crs(records, band_list)
+        target_crs = _one_grid_crs(records, band_list)
     aplan = plan_aoi(
         records,
         band_list,
@@ -485,25 +485,34 @@ def _check_bands(records: Sequence[RecordRef], bands: Sequence[str]) -> None:
         raise BandNotFoundError(f"band(s) {missing} not found; available bands: {have}")
 
 
-def _majority_crs(records: Sequence[RecordRef], bands: Sequence[str]) -> CRS | None:
-    """The most common CRS when records span several (xarray needs one grid), else None."""
+def _one_grid_crs(records: Sequence[RecordRef], bands: Sequence[str]) -> CRS | None:
+    """For xarray: None when every band of every record lies on one pixel lattice (same CRS,
+    pixel size and alignment), else the most common CRS to warp onto (with a warning)."""
     counts: Counter[str] = Counter()
     crs_of: dict[str, CRS] = {}
+    lattices: set[tuple[str, float, float, float, float]] = set()
     for r in records:
+        seen_crs = None
         for b in bands:
             ref = r.bands.get(b)
-            if ref is not None and ref.header.crs is not None:
-                key = ref.header.crs.to_wkt()
-                crs_of[key] = ref.header.crs
+            if ref is None or ref.header.crs is None:
+                continue
+            key = ref.header.crs.to_wkt()
+            crs_of[key] = ref.header.crs
+            if seen_crs is None:
                 counts[key] += 1
-                break
-    if len(counts) <= 1:
+                seen_crs = key
+            t = ref.header.transform
+            lattices.add((key, t.a, t.e, round((t.c / t.a) % 1, 9), round((t.f / t.e) % 1, 9)))
+    if len(lattices) <= 1:
         return None
     key, _ = counts.most_common(1)[0]
     crs = crs_of[key]
+    what = f"{len(counts)} CRSs" if len(counts) > 1 else "different pixel grids"
     warnings.warn(
-        f"records span {len(counts)} CRSs; reading all onto the most common one "
-        f"({crs.to_string()}); pass target_crs= to choose",
+        f"records span {what}; reading all onto one grid in the most common CRS "
+        f"({crs.to_string()}) at the finest resolution; pass target_crs= and resolution= to "
+        "choose",
         RuntimeWarning,
         stacklevel=5,
     )
