@@ -62,14 +62,16 @@ def run(contender: str, workload: str, plan_path: Path, result_path: Path, scrat
         tb = traceback.format_exc(limit=12)
         _write(result_path, {"error": f"{type(e).__name__}: {e}"[:2000], "traceback": tb})
         return
-    result_path.with_suffix(".parts").write_text("\n".join(sorted(digest.parts)))
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    parts = digest.finish()
+    result_path.with_suffix(".parts").write_text("\n".join(parts))
     _write(
         result_path,
         {
             "seconds": seconds,
-            "digest": digest.hexdigest(),
-            "parts": len(digest),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "digest": digest.hexdigest(parts),
+            "parts": len(parts),
+            "peak_rss_mb": peak_rss_mb,
             "read_bytes": (read1 - read0) if read0 is not None and read1 is not None else None,
         },
     )

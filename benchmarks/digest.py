@@ -1,8 +1,9 @@
 """Order-independent fingerprints of workload outputs, so contenders can be compared exactly.
 
 Each contender adds what it produced (2-D arrays under a key such as ``aoi3/B04``, or point rows)
-in whatever order it likes; the digest is the SHA-256 of the sorted parts. Standard library and
-NumPy only (contender processes in other virtual environments import it).
+in whatever order it likes; the digest is the SHA-256 of the sorted parts. Adding only keeps a
+reference: hashing happens in :meth:`Digest.finish`, after the clock has stopped. Standard library
+and NumPy only (contender processes in other virtual environments import it).
 """
 
 from __future__ import annotations
@@ -17,26 +18,32 @@ class Digest:
     """A multiset of hashed parts; equal digests mean the same outputs, in any order."""
 
     def __init__(self) -> None:
-        self.parts: list[str] = []
+        self._arrays: list[tuple[str, np.ndarray]] = []
+        self._rows: list[tuple[object, ...]] = []
 
     def add_array(self, key: str, array: np.ndarray) -> None:
         """One 2-D array; dtype, shape and every byte count (native byte order, C order)."""
-        a = np.asarray(array)
-        if a.ndim != 2:
-            raise ValueError(f"{key}: expected a 2-D array, got shape {a.shape}")
-        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
-        h = hashlib.sha256(a.tobytes()).hexdigest()[:24]
-        self.parts.append(f"{key}|{a.dtype.name}|{a.shape[0]}x{a.shape[1]}|{h}")
+        if np.ndim(array) != 2:
+            raise ValueError(f"{key}: expected a 2-D array, got shape {np.shape(array)}")
+        self._arrays.append((key, array))
 
     def add_row(self, *fields: object) -> None:
         """One record of plain values (ints, strings); floats must be integral pixel values."""
-        self.parts.append("|".join(_plain(f) for f in fields))
+        self._rows.append(fields)
 
-    def hexdigest(self) -> str:
-        return hashlib.sha256("\n".join(sorted(self.parts)).encode()).hexdigest()
+    def finish(self) -> list[str]:
+        """The sorted parts: one line per array (key, dtype, shape, hash) and per row."""
+        parts = ["|".join(_plain(f) for f in row) for row in self._rows]
+        for key, array in self._arrays:
+            a = np.asarray(array)
+            a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+            h = hashlib.sha256(memoryview(a).cast("B")).hexdigest()[:24]
+            parts.append(f"{key}|{a.dtype.name}|{a.shape[0]}x{a.shape[1]}|{h}")
+        return sorted(parts)
 
-    def __len__(self) -> int:
-        return len(self.parts)
+    @staticmethod
+    def hexdigest(parts: list[str]) -> str:
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def _plain(value: object) -> str:

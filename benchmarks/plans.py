@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.config import BANDS, BUCKET, PIXEL_M, Layout, Tile, item_id, s2_key
+from benchmarks.config import BANDS, BUCKET, PIXEL_M, S2_COLLECTION, Layout, Tile, item_id, s2_key
 
 W2_BANDS = ("B04", "B08")
 W3_BANDS = ("B04", "B08")
@@ -63,7 +63,7 @@ def w1_plan(layout: Layout, items: list[dict], base_url: str, catalog: str) -> d
     return {
         "workload": "W1",
         "catalog": catalog,
-        "collection": "synthetic-s2-w1",
+        "collection": S2_COLLECTION,
         "bands": list(BANDS),
         "date_range": [
             chosen[0]["properties"]["datetime"][:10],

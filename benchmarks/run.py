@@ -29,13 +29,14 @@ from benchmarks.config import (
 )
 from benchmarks.contenders import CONTENDERS
 from benchmarks.lower_bound import decode_lower_bound
-from benchmarks.refenv import ensure_reference_venv
 from benchmarks.runner import Contender, run_child
 from benchmarks.serving import DEFAULT_PORT, BenchServers
+from benchmarks.venvs import ensure_reference_venv, setup_torchgeo_venv, torchgeo_python
 
 WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
 INDEXED = ("rasteret", "reference")  # contenders that read through a prebuilt collection
 RUN_DIR = BENCH_DIR / "run"
+QUICK_COLD_ONLY_S = 8.0  # in --quick, a pair whose cold run took longer gets no warm run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--proxy-cpus", default="", help="pin the proxy to these CPUs, e.g. '1'")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md/.png")
+    ap.add_argument(
+        "--setup-torchgeo", action="store_true", help="create .bench/venv-torchgeo (~6 GB) first"
+    )
     args = ap.parse_args(argv)
     args.repeats = args.repeats if args.repeats is not None else (1 if args.quick else 5)
     args.timeout = args.timeout or (180.0 if args.quick else 600.0)
@@ -154,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"reference skipped: {reason}")
                 continue
             contenders[name] = Contender(name, python)
+        elif name == "torchgeo":
+            if args.setup_torchgeo:
+                failure = setup_torchgeo_venv(log)
+                if failure:
+                    log(f"TorchGeo venv could not be created: {failure}")
+            contenders[name] = Contender(name, torchgeo_python())
         else:
             contenders[name] = Contender(name)
 
@@ -249,23 +259,36 @@ def measure(contender: Contender, workload: str, plan: Path, log_, args) -> dict
         if "error" in res:
             log(f"{workload} {contender.name} {tag}: ERROR {res['error'][:300]}")
             return {"error": res["error"], "ok": False}
+        server = f", server CPU {res['server_cpu_s']:.2f} s" if "server_cpu_s" in res else ""
         log(
             f"{workload} {contender.name} {tag}: {res['seconds']:.2f} s, "
-            f"{res.get('requests', '-')} requests, {res['peak_rss_mb']:.0f} MB"
+            f"{res.get('requests', '-')} requests, {res['peak_rss_mb']:.0f} MB{server}"
         )
         runs.append(res)
+        if i == 0 and args.quick and res["seconds"] > QUICK_COLD_ONLY_S:
+            log(
+                f"{workload} {contender.name}: cold run > {QUICK_COLD_ONLY_S:g} s, no warm run (quick)"
+            )
+            break
     warm = runs[1:] or runs
     digests = {r["digest"] for r in runs}
     return {
         "median_s": statistics.median(r["seconds"] for r in warm),
         "cold_s": runs[0]["seconds"],
+        "warm_runs": len(runs) - 1,
         "runs_s": [round(r["seconds"], 4) for r in runs],
         "requests": _median_int(r.get("requests") for r in warm),
         "bytes": _median_int(r.get("bytes") if log_ else r.get("read_bytes") for r in warm),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in warm), 1),
+        "server_cpu_s": _median(r.get("server_cpu_s") for r in warm),
         "digest": runs[0]["digest"] if len(digests) == 1 else "unstable",
         "parts": runs[0]["parts"],
     }
+
+
+def _median(values) -> float | None:
+    vals = [v for v in values if v is not None]
+    return round(statistics.median(vals), 3) if vals else None
 
 
 def _median_int(values) -> int | None:

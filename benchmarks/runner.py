@@ -37,6 +37,7 @@ _ISOLATION = {
 class RequestLog(Protocol):
     def mark(self) -> int: ...
     def requests(self, since: int | None = None) -> list[dict[str, Any]]: ...
+    def cpu_seconds(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def run_child(
     argv = [contender.python, "-m", "benchmarks.child", contender.name, workload, str(plan),
             str(result_path), str(out_dir / f"scratch-{contender.name}")]  # fmt: skip
     mark = log.mark() if log else 0
+    cpu0 = log.cpu_seconds() if log else 0.0
     stderr_path = out_dir / f"{contender.name}-{workload}-{tag}.stderr"
     t0 = time.perf_counter()
     with open(stderr_path, "wb") as err:
@@ -108,4 +110,5 @@ def run_child(
         entries = log.requests(since=mark)
         result["requests"] = len(entries)
         result["bytes"] = sum(int(e.get("bytes") or 0) for e in entries)
+        result["server_cpu_s"] = log.cpu_seconds() - cpu0
     return result

@@ -102,3 +102,13 @@ class BenchServers:
     def requests(self, since: int | None = None) -> list[dict[str, Any]]:
         assert self.nginx is not None
         return self.nginx.requests(since)
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by nginx and the proxy: what serving took from the 2 cores."""
+        assert self.nginx is not None and self.proxy is not None
+        return sum(_cpu_seconds(pid) for pid in (self.nginx.pid, self.proxy.pid))
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

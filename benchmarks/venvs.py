@@ -1,20 +1,28 @@
-"""The reference implementation's own virtual environment (``rasteret==0.4.1``, Python >= 3.12).
+"""Virtual environments of contenders that cannot live in this project's venv, under ``.bench/``.
 
-Created once under ``.bench/venv-reference`` and reused; its import name is also ``rasteret``,
-which is why it cannot share this project's venv.
+- the reference implementation (``rasteret==0.4.1``, Python >= 3.12): its import name is also
+  ``rasteret``. Created on the first run (~1 minute) and reused.
+- TorchGeo (torch + torchvision + torchgeo, ~6 GB): only with ``--setup-torchgeo``, or when the
+  ``torchgeo`` extra is installed in this venv.
 """
 
 from __future__ import annotations
 
 import glob
+import importlib.util
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from benchmarks.config import BENCH_DIR
 
 REFERENCE_REQUIREMENT = "rasteret==0.4.1"
 VENV = BENCH_DIR / "venv-reference"
+TORCHGEO_VENV = BENCH_DIR / "venv-torchgeo"
+# CPU use of the CUDA builds on the local wheel index (the CPU-only torch 2.13 wheel breaks
+# torchvision's operators); versions checked on this machine.
+TORCHGEO_PINS = ("torch==2.14.1", "torchvision==0.29.1")
 CANDIDATES = (
     "/root/.pyenv/versions/3.12.*/bin/python3.12",
     "/root/.pyenv/versions/3.13.*/bin/python3.13",
@@ -56,9 +64,53 @@ def ensure_reference_venv(log=print) -> tuple[str | None, str | None]:
         [str(python), "-m", "pip", "install", "-q", "-U", "pip"],
         [str(python), "-m", "pip", "install", "-q", REFERENCE_REQUIREMENT],
     )
+    failure = _run_steps(steps)
+    if failure:
+        return None, f"installing {REFERENCE_REQUIREMENT} failed: {failure}"
+    return str(python), None
+
+
+def _run_steps(steps) -> str | None:
+    """Run commands in order; the tail of the first failure's output, or None."""
     for argv in steps:
         res = subprocess.run(argv, capture_output=True, text=True)
         if res.returncode != 0:
-            tail = (res.stdout + res.stderr).strip().splitlines()[-3:]
-            return None, f"installing {REFERENCE_REQUIREMENT} failed: {' | '.join(tail)}"
-    return str(python), None
+            return " | ".join((res.stdout + res.stderr).strip().splitlines()[-3:])
+    return None
+
+
+def torchgeo_python() -> str:
+    """This venv's Python when it has torchgeo, else the TorchGeo venv's when it exists.
+
+    Falls back to this venv's Python, where the contender then reports itself skipped.
+    """
+    if importlib.util.find_spec("torchgeo") is not None:
+        return sys.executable
+    python = TORCHGEO_VENV / "bin" / "python"
+    return str(python) if python.exists() else sys.executable
+
+
+def setup_torchgeo_venv(log=print) -> str | None:
+    """Create the TorchGeo venv (a few minutes, ~6 GB); None on success, else why it failed."""
+    python = TORCHGEO_VENV / "bin" / "python"
+    if python.exists():
+        return None
+    log(f"creating the TorchGeo venv {TORCHGEO_VENV} (one time, a few minutes, ~6 GB)")
+    constraints = BENCH_DIR / "torchgeo-constraints.txt"
+    constraints.write_text("\n".join(TORCHGEO_PINS) + "\n")
+    tmp = TORCHGEO_VENV.with_name(TORCHGEO_VENV.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    pip = [str(tmp / "bin" / "python"), "-m", "pip", "install", "-q"]
+    failure = _run_steps(
+        (
+            [sys.executable, "-m", "venv", str(tmp)],
+            [*pip, "-U", "pip"],
+            [*pip, *TORCHGEO_PINS],
+            [*pip, "-c", str(constraints), "torchgeo", "requests"],
+        )
+    )
+    if failure:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return failure
+    tmp.rename(TORCHGEO_VENV)
+    return None

@@ -101,7 +101,7 @@ def w2(plan: dict, scratch: Path) -> Digest:
             bands=plan["bands"],
             geometry_crs=aoi["tile"]["epsg"],
         )
-        _add_stack(digest, f"aoi{i}", arr, plan["bands"], len(aoi["scenes"]))
+        add_stack(digest, f"aoi{i}", arr, plan["bands"], len(aoi["scenes"]))
     return digest
 
 
@@ -130,7 +130,7 @@ def w4(plan: dict, scratch: Path) -> Digest:
             target_crs=plan["tile"]["epsg"],
             group_by="id",
         )
-        _add_stack(digest, f"chip{i}", arr, plan["bands"], len(ids))
+        add_stack(digest, f"chip{i}", arr, plan["bands"], len(ids))
     return digest
 
 
@@ -150,7 +150,7 @@ def w5(plan: dict, scratch: Path) -> Digest:
     return digest
 
 
-def _add_stack(digest: Digest, prefix: str, arr: Any, bands: list[str], expected: int) -> None:
+def add_stack(digest: Digest, prefix: str, arr: Any, bands: list[str], expected: int) -> None:
     """Add a [T, C, H, W] (or [T, H, W] for one band) stack as per-band 2-D arrays."""
     if arr.ndim == 3:
         arr = arr[:, None]

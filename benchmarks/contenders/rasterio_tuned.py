@@ -19,10 +19,11 @@ os.environ.update(TUNED_GDAL)
 
 from benchmarks.contenders.gdal_reads import make_workloads  # noqa: E402
 
+_POOL = ThreadPoolExecutor(max_workers=THREADS)
+
 
 def _pool_map(fn, items):
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        return list(pool.map(fn, items))
+    return list(_POOL.map(fn, items))
 
 
 WORKLOADS = make_workloads(_pool_map)
