@@ -178,3 +178,18 @@ def test_concurrent_callers_from_threads(cogs):
     for arr in results[1:]:
         np.testing.assert_array_equal(arr, results[0])
     assert results[0].shape[0] == 3
+
+
+def test_record_without_crs_is_named(cogs, tmp_path, served):
+    plain = served(
+        "nocrs.tif",
+        write_cog(
+            tmp_path / "n.tif", make_array("uint8", (256, 256), 4), crs=None, overviews=False
+        ),
+    )
+    good = make_record("good", {"b": (cogs["u8"].url, 0)})
+    bad = make_record("nocrs", {"b": (plain.url, 0)})
+    assert bad.bands["b"].header.crs is None
+    with pytest.warns(RuntimeWarning, match="'nocrs'.*no CRS"):
+        arr = get_numpy([good, bad], AOI, "b", geometry_crs=32633)
+    assert arr.shape[0] == 1

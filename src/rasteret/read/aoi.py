@@ -22,7 +22,7 @@ import shapely
 from pyproj import CRS
 from rasterio.enums import Resampling
 
-from rasteret.errors import GeometryError, ReadError
+from rasteret.errors import GeometryError, RasteretError, ReadError
 from rasteret.read.geometry import GeometryInput, bounds_to_crs, to_crs, transform_xy, union_bounds
 from rasteret.read.grid import (
     Grid,
@@ -122,7 +122,7 @@ class _Planner:
         for ri, record in enumerate(self.records):
             try:
                 self._record(ri, record)
-            except (GeometryError, ReadError, ValueError) as exc:
+            except RasteretError as exc:  # this record cannot be placed: name it, read the rest
                 self.out.failures[ri] = exc
         return self.out
 
