@@ -199,3 +199,10 @@ def test_geometry_window_equals_rasterio(dataset, pts):
         assert got is None
     else:
         assert got == Window(want.col_off, want.row_off, want.width, want.height)
+
+
+def test_bare_wkb_array_defaults_to_4326():
+    arr = pa.array([shapely.to_wkb(POLY)], pa.binary())
+    got = normalize_geometries(arr)
+    assert got.crs == EPSG4326 and got.geometries[0].equals(POLY)
+    assert normalize_geometries(pa.chunked_array([arr]), geometry_crs=3857).crs.to_epsg() == 3857

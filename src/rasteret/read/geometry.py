@@ -233,6 +233,8 @@ def _extract(
         field = pa.field("geometry", value.type)
         geoms = _decode_column(value, field, "geometry")
         declared = _field_crs(field, None, "geometry")
+        if explicit is None and declared is None:
+            return geoms, DEFAULT_CRS, None  # a bare array is like bare geometries
         return geoms, _resolve_crs(explicit, declared, "the Arrow array"), None
     if geometry_column is not None:
         raise GeometryError(
