@@ -193,3 +193,20 @@ def test_record_without_crs_is_named(cogs, tmp_path, served):
     with pytest.warns(RuntimeWarning, match="'nocrs'.*no CRS"):
         arr = get_numpy([good, bad], AOI, "b", geometry_crs=32633)
     assert arr.shape[0] == 1
+
+
+def test_backend_choice_order():
+    from types import SimpleNamespace
+
+    from rasteret.io import CloudConfig
+    from rasteret.read.api import _backend
+
+    own = object()
+    coll = SimpleNamespace(backend=own, data_source="nowhere")
+    passed = object()
+    assert _backend(coll, passed, None, None) is passed
+    assert _backend(coll, None, None, None) is own  # the build's backend (its credentials)
+    config = CloudConfig(region="eu-west-1")
+    made = _backend(coll, None, config, None)
+    assert made is not own and made is _backend(coll, None, config, None)  # one per config
+    assert _backend(SimpleNamespace(), None, None, None) is None

@@ -542,16 +542,22 @@ def _settings(
 
 
 def _backend(collection: Any, backend: Any, cloud_config: Any, data_source: str | None) -> Any:
-    """The backend for a read: explicit, else from a cloud config (one per config per process),
-    else the collection's own, else None (the process default)."""
+    """The backend of a read: the one passed, else one for the ``cloud_config`` / ``data_source``
+    passed, else the collection's own (the backend its build used), else one for the
+    collection's data source, else None (the process default). One backend per config."""
     if backend is not None:
         return backend
     config = CloudConfig.from_value(cloud_config)
+    if config is None and data_source:
+        config = CloudConfig.get_config(data_source)
     if config is None:
-        source = data_source or getattr(collection, "data_source", None)
+        own = getattr(collection, "backend", None)
+        if own is not None:
+            return own
+        source = getattr(collection, "data_source", None)
         config = CloudConfig.get_config(source) if source else None
     if config is None:
-        return getattr(collection, "backend", None)
+        return None
     key = repr(config.to_dict())
     if key not in _BACKENDS:
         _BACKENDS[key] = create_backend(cloud_config=config)
