@@ -94,7 +94,7 @@ def _backend(
     return base
 
 
-def _cached(target: Path, key: str, force: bool) -> Collection | None:
+def _cached(target: Path, key: str, force: bool, backend: Backend) -> Collection | None:
     if force or not target.exists():
         return None
     try:
@@ -103,7 +103,7 @@ def _cached(target: Path, key: str, force: bool) -> Collection | None:
         return None
     if cached.info.build_key == key:
         log.info("reusing cached collection %s", target)
-        return cached
+        return with_info(cached, cached.info, backend=backend)
     log.info("build inputs changed since %s was built; rebuilding", target)
     return None
 
@@ -127,9 +127,9 @@ def _run(
     )
     if target is None:
         info, table = build_table(plan, options)
-        return with_info(as_collection(table), info)
+        return with_info(as_collection(table), info, backend=backend)
     info = run_build(plan, target, options)
-    return with_info(Collection.from_parquet(target), info)
+    return with_info(Collection.from_parquet(target), info, backend=backend)
 
 
 # --- STAC ---------------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def build_from_stac(
     }
     key = build_key(inputs)
     target = _workspace(workspace_dir) / f"{safe_name(name)}_stac"
-    cached = _cached(target, key, force)
+    cached = _cached(target, key, force, io_backend)
     if cached is not None:
         return cached
     where = f"{redact_url(stac_api)} collection {collection!r}"
@@ -362,7 +362,7 @@ def build_from_table(
     if name:
         suffix = "" if name.endswith(("_records", "_stac")) else "_records"
         target = _workspace(workspace_dir) / f"{safe_name(name)}{suffix}"
-        cached = _cached(target, key, force)
+        cached = _cached(target, key, force, io_backend)
         if cached is not None:
             return cached
     base_dir = None
@@ -461,7 +461,7 @@ def build(
         if bbox is not None or date_range is not None:
             collection = collection.subset(bbox=_check_bbox(bbox), date_range=date_range)
         info = collection.info.with_(name=name, data_source=collection.data_source or dataset)
-        return with_info(collection, info)
+        return with_info(collection, info, backend=_backend(backend, cloud_config, "", descriptor))
     if method == "record_table" or (method == "collection" and has_table and not stac_api):
         return build_from_table(
             descriptor.build_source_uri,

@@ -57,6 +57,8 @@ class Collection:
     dataset: the ``pyarrow.dataset.Dataset`` behind the view (filters already applied).
     name / description / data_source / start_date / end_date: as stored in the file metadata
     (or given when wrapping a table).
+    backend: the Backend its build used (a dataset's credentials and URL rewrites); reads use
+    it when they are given none.
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class Collection:
         info: CollectionInfo | None = None,
         path: str | None = None,
         build_report: BuildReport | None = None,
+        backend: Any = None,
     ) -> None:
         if dataset is None:
             raise CollectionError("a Collection needs a dataset (use rasteret.load or build)")
@@ -86,6 +89,7 @@ class Collection:
             end_date=end_date or base.end_date,
         )
         self.path = path
+        self.backend = backend
         self.build_report = build_report or self.info.report
         self._legacy = any(
             S.is_legacy_band_type(dataset.schema.field(S.band_column(b)).type)
@@ -119,7 +123,13 @@ class Collection:
         return self.dataset.schema
 
     def _view(self, dataset: ds.Dataset) -> Collection:
-        return Collection(dataset, info=self.info, path=self.path, build_report=self.build_report)
+        return Collection(
+            dataset,
+            info=self.info,
+            path=self.path,
+            build_report=self.build_report,
+            backend=self.backend,
+        )
 
     # --- construction ------------------------------------------------------------------------
 
@@ -538,6 +548,32 @@ class Collection:
             out[b] = S.decode_headers(batch.column(S.band_column(b)), hrefs[b])
         return out
 
+    # --- pixel reads (rasteret.read; see its functions for every option) -------------------
+
+    def get_numpy(self, geometries: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
+        """Pixels of ``bands`` inside ``geometries`` as NumPy (``rasteret.read.get_numpy``)."""
+        from rasteret.read import get_numpy
+
+        return get_numpy(self, geometries, bands, **kwargs)
+
+    def get_xarray(self, geometries: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
+        """Pixels as an xarray Dataset (``rasteret.read.get_xarray``)."""
+        from rasteret.read import get_xarray
+
+        return get_xarray(self, geometries, bands, **kwargs)
+
+    def get_gdf(self, geometries: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
+        """Pixels as a GeoDataFrame, one row per record, geometry and band."""
+        from rasteret.read import get_gdf
+
+        return get_gdf(self, geometries, bands, **kwargs)
+
+    def sample_points(self, points: Any, bands: str | Sequence[str], **kwargs: Any) -> pa.Table:
+        """Values of ``bands`` at points, as an Arrow table (``rasteret.read.sample_points``)."""
+        from rasteret.read import sample_points
+
+        return sample_points(self, points, bands, **kwargs)
+
     # --- persistence -------------------------------------------------------------------------
 
     def export(
@@ -771,10 +807,11 @@ def load(path: str | os.PathLike[str], name: str = "") -> Collection:
             f"dataset {text!r} has no built collection (collection_uri); build one with "
             f"rasteret.build({text!r}, name=...)"
         )
+    from rasteret.io.descriptor import backend_for_descriptor
+
     collection = Collection.from_parquet(uri, name=name)
-    if not collection.data_source:
-        collection.info = collection.info.with_(data_source=descriptor.id)
-    return collection
+    info = collection.info.with_(data_source=collection.data_source or descriptor.id)
+    return with_info(collection, info, backend=backend_for_descriptor(descriptor))
 
 
 def as_collection(
@@ -810,6 +847,12 @@ def as_collection(
     )
 
 
-def with_info(collection: Collection, info: CollectionInfo) -> Collection:
-    """The same view with other collection facts (used by builds)."""
-    return Collection(collection.dataset, info=info, path=collection.path, build_report=info.report)
+def with_info(collection: Collection, info: CollectionInfo, backend: Any = None) -> Collection:
+    """The same view with other collection facts (and backend), as builds return it."""
+    return Collection(
+        collection.dataset,
+        info=info,
+        path=collection.path,
+        build_report=info.report or collection.build_report,
+        backend=backend if backend is not None else collection.backend,
+    )

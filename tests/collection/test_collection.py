@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import shapely
+import shapely.ops
 from tests.collection.conftest import COLLECTION
 
 import rasteret
@@ -180,3 +181,26 @@ def test_as_collection_round_trip(coll, tmp_path: Path):
         rasteret.as_collection(pa.table({"id": ["a"]}))
     with pytest.raises(CollectionError, match="_metadata"):
         rasteret.as_collection(wide.drop_columns([f"{b}_metadata" for b in coll.bands]))
+
+
+def test_pixel_reads_delegate_to_rasteret_read(coll, served):
+    import rasterio
+    import rasterio.mask
+    from pyproj import Transformer
+
+    s = served.scenes[0]
+    aoi = s.footprint.centroid.buffer(0.002)
+    got = coll.get_numpy(aoi, ["B04"])
+    to_utm = Transformer.from_crs(4326, s.epsg, always_xy=True)
+    aoi_utm = shapely.ops.transform(to_utm.transform, shapely.segmentize(aoi, 1e-4))
+    with rasterio.open(served.path(s.files["B04"])) as src:
+        want, _ = rasterio.mask.mask(src, [aoi_utm], crop=True, filled=True, nodata=0)
+    assert got.shape == (1, *want.shape[1:])
+    np.testing.assert_array_equal(got[0], want[0])
+    ds = coll.get_xarray(aoi, ["B04"])
+    np.testing.assert_array_equal(ds["B04"].values.squeeze(), want[0])
+    lon, lat = aoi.centroid.x, aoi.centroid.y
+    samples = coll.sample_points(pa.table({"lon": [lon], "lat": [lat]}), ["B04"], geometry_crs=4326)
+    with rasterio.open(served.path(s.files["B04"])) as src:
+        (value,) = next(src.sample([to_utm.transform(lon, lat)]))
+    assert samples.column("value").to_pylist() == [value]
