@@ -26,7 +26,7 @@ import shapely
 from rasteret.errors import BandNotFoundError, CollectionError, GeometryError
 from rasteret.ingest import schema as S
 from rasteret.ingest.arrow import as_arrow
-from rasteret.ingest.metadata import CollectionInfo
+from rasteret.ingest.metadata import RASTERET_KEY, CollectionInfo
 from rasteret.ingest.normalize import parse_datetime, to_wkb
 from rasteret.ingest.report import BuildReport
 from rasteret.ingest.store import (
@@ -40,6 +40,7 @@ from rasteret.records import BandRef, RecordRef
 from rasteret.tiff.model import TiffHeader
 
 RECORD_BATCH_ROWS = 256
+_ASSET_PREFIX = "\x00asset:"
 _GEOARROW_WKB = {
     b"ARROW:extension:name": b"geoarrow.wkb",
     b"ARROW:extension:metadata": json.dumps({"crs": "OGC:CRS84"}).encode(),
@@ -428,7 +429,11 @@ class Collection:
         props = self._property_columns(columns)
         base = [c for c in (S.ID, S.DATETIME, S.GEOMETRY, S.BBOX, S.COLLECTION) if c in names]
         extra = [c for c in (S.CRS_COLUMN, S.EPSG_COLUMN) if c in names and self._legacy]
-        read = list(dict.fromkeys([*base, S.ASSETS, *extra, *header_cols, *props]))
+        read = {c: pc.field(c) for c in dict.fromkeys([*base, *extra, *header_cols, *props])}
+        asset_type = self.schema.field(S.ASSETS).type
+        for b in dict.fromkeys([*wanted, *owners.values()]):
+            if pa.types.is_struct(asset_type) and asset_type.get_field_index(b) >= 0:
+                read[_ASSET_PREFIX + b] = pc.field(S.ASSETS, b)  # only this band's href
         for batch in self.dataset.to_batches(columns=read, batch_size=RECORD_BATCH_ROWS):
             yield from self._records_of(batch, wanted, owners, props)
 
@@ -438,7 +443,10 @@ class Collection:
             return {}
         declared = self.info.header_of
         out = {b: declared[b] for b in bands if declared.get(b)}
-        undeclared = [b for b in bands if b not in declared]
+        # collections written by rasteret declare every shared header in their metadata;
+        # other tables (as_collection) are scanned for references
+        trusted = RASTERET_KEY in (self.schema.metadata or {})
+        undeclared = [] if trusted else [b for b in bands if b not in declared]
         if undeclared:
             cols = [S.band_column(b) for b in undeclared]
             table = self.dataset.to_table(columns={c: pc.field(c, "header_of") for c in cols})
@@ -481,17 +489,17 @@ class Collection:
     ) -> Iterator[RecordRef]:
         n = batch.num_rows
         names = batch.schema.names
-        assets = batch.column(S.ASSETS)
         hrefs: dict[str, list[str | None]] = {}
         indexes: dict[str, list[int | None]] = {}
         for b in dict.fromkeys([*bands, *owners.values()]):
-            if assets.type.get_field_index(b) < 0:
+            if _ASSET_PREFIX + b not in names:
                 hrefs[b] = [None] * n
                 indexes[b] = [None] * n
                 continue
-            asset = assets.field(b)
+            asset = batch.column(_ASSET_PREFIX + b)
             hrefs[b] = asset.field("href").to_pylist()
-            indexes[b] = asset.field("band_index").to_pylist()
+            has_index = asset.type.get_field_index("band_index") >= 0
+            indexes[b] = asset.field("band_index").to_pylist() if has_index else [None] * n
         headers = self._headers_of(batch, [*dict.fromkeys([*bands, *owners.values()])], hrefs)
         band_fields = {
             b: {

@@ -212,10 +212,7 @@ def open_dataset(path: str | os.PathLike[str], *, filesystem: Any | None = None)
         text = str(local)
     try:
         dataset = ds.dataset(
-            text,
-            format="parquet",
-            filesystem=fs,
-            partitioning=ds.HivePartitioning.discover(infer_dictionary=False),
+            text, format="parquet", filesystem=fs, partitioning=_partitioning(text, fs)
         )
     except (pa.ArrowInvalid, OSError) as exc:
         raise CollectionError(f"cannot read collection at {text}: {exc}") from None
@@ -223,6 +220,24 @@ def open_dataset(path: str | os.PathLike[str], *, filesystem: Any | None = None)
         raise CollectionError(f"no Parquet files under {text}: not a collection")
     check_schema(dataset.schema, where=text)
     return dataset
+
+
+def _partitioning(path: str, fs: Any) -> Any:
+    """Hive partitioning with year/month typed int32 (so all-null partitions still open)."""
+    if fs is not None or not Path(path).is_dir():
+        return ds.HivePartitioning.discover(infer_dictionary=False)
+    keys: list[str] = []
+    level = Path(path)
+    while True:
+        parts = [p for p in level.iterdir() if p.is_dir() and "=" in p.name]
+        if not parts:
+            break
+        keys.append(parts[0].name.split("=", 1)[0])
+        level = parts[0]
+    if not keys:
+        return ds.HivePartitioning.discover(infer_dictionary=False)
+    fields = [(k, pa.int32() if k in PARTITION_COLUMNS else pa.string()) for k in keys]
+    return ds.HivePartitioning(pa.schema(fields), null_fallback=HIVE_NULL)
 
 
 def check_schema(schema: pa.Schema, *, where: str) -> None:
