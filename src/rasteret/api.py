@@ -161,7 +161,7 @@ def build_from_stac(
 
     name: names the cached collection ``<workspace>/<name>_stac``.
     stac_api: API root URL, or with ``static_catalog=True`` a ``catalog.json`` path/URL.
-    collection: STAC collection id.
+    collection: STAC collection id ("" crawls every item of a static catalog).
     band_map: ``{band code: asset key}``; default: the map of a registered dataset for this
         collection, else every COG data asset under its own key.
     band_index_map: ``{band code: sample index}`` for bands stored in one multi-band file.
@@ -195,7 +195,9 @@ def build_from_stac(
         return cached
     where = f"{redact_url(stac_api)} collection {collection!r}"
     if static_catalog:
-        items = run_sync(stac_source.crawl_catalog(stac_api, io_backend, collection=collection))
+        items = run_sync(
+            stac_source.crawl_catalog(stac_api, io_backend, collection=collection or None)
+        )
         items = stac_source.filter_items(items, bbox=bbox, date_range=date_range)
         items.sort(key=lambda i: (str(i.get("properties", {}).get("datetime")), str(i.get("id"))))
         if not items:
@@ -525,12 +527,14 @@ def register_local(
     Persisted to the local registry (``~/.rasteret/datasets.local.json`` unless
     ``registry_path``) when ``persist`` is true, so later sessions know it too.
     """
-    location = Path(os.fspath(path)).expanduser()
-    if not location.exists():
+    text = os.fspath(path)
+    remote = "://" in text and not text.startswith("file://")
+    location = Path(text.removeprefix("file://")).expanduser()
+    if not remote and not location.exists():
         raise CollectionError(
             f"no collection at {location}: export one first (collection.export(path))"
         )
-    collection = Collection.from_parquet(location)
+    collection = Collection.from_parquet(text if remote else location)
     source = data_source or collection.data_source
     start, end = collection.date_span() if len(collection) else (None, None)
     temporal = (start.date().isoformat(), end.date().isoformat()) if start and end else None
@@ -545,7 +549,7 @@ def register_local(
         id=dataset_id,
         name=name or collection.name or dataset_id,
         description=description,
-        collection_uri=str(location.resolve()),
+        collection_uri=text if remote else str(location.resolve()),
         stac_collection=source or None,
         band_map=band_map or None,
         separate_files=True,

@@ -276,3 +276,17 @@ def test_reference_collections_load(tmp_path: Path, served):
         assert shapely.from_wkb(r.geometry).equals(s.footprint)
     exported = rasteret.load(coll.export(tmp_path / "legacy-export"))
     assert len(exported) == len(coll) and exported.bands == ["B04"]
+
+
+def test_collections_load_and_register_from_s3(stac_api, moto_server, s3_env, tmp_path: Path):
+    coll = _build(stac_api, name="to-s3")
+    moto_server.create_bucket("rt-collections")
+    for f in Path(coll.path).rglob("*"):
+        if f.is_file():
+            moto_server.upload("rt-collections", f"to-s3/{f.relative_to(coll.path)}", f)
+    remote = rasteret.load("s3://rt-collections/to-s3")
+    assert len(remote) == len(coll) and remote.bands == coll.bands
+    assert remote.build_report is None or remote.build_report.ok
+    descriptor = rasteret.register_local("local/remote", "s3://rt-collections/to-s3")
+    assert descriptor.collection_uri == "s3://rt-collections/to-s3"
+    assert len(rasteret.load("local/remote")) == len(coll)
