@@ -8,6 +8,7 @@ what each step does. It needs nothing but the collection (headers included): no 
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,31 @@ def step(title: str) -> None:
     print(f"\n== {title}")
 
 
-def pick_aoi(collection: Any) -> shapely.Polygon:
-    """A box around the centre of the first record's footprint, a quarter of its size."""
-    table = collection.to_table(columns=["geometry"])
-    footprint = shapely.from_wkb(table.column("geometry")[0].as_py())
-    minx, miny, maxx, maxy = footprint.bounds
-    cx, cy = footprint.centroid.x, footprint.centroid.y
+def pick_aoi(collection: Any, limit: int = 50) -> shapely.Polygon:
+    """A small box where the most footprints overlap, so the time series has several dates."""
+    table = collection.to_table(columns=["geometry"]).slice(0, limit)
+    feet = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+    candidates = list(feet) + [
+        a.intersection(b) for i, a in enumerate(feet) for b in feet[i + 1 :] if a.intersects(b)
+    ]
+    best, best_count = feet[0], 0
+    for shape in candidates:
+        if shape.is_empty or shape.area == 0:
+            continue
+        point = shape.representative_point()
+        count = int(shapely.contains_xy(feet, point.x, point.y).sum())
+        if count > best_count:
+            best, best_count = shape, count
+    minx, miny, maxx, maxy = best.bounds
+    if best_count == 1 and len(feet) > 1:
+        # No overlap: a strip from the first footprint into the second (two dates, maybe two
+        # CRSs, one grid).
+        a, b = feet[0].centroid, feet[1].centroid
+        dy = (maxy - miny) / 8
+        return shapely.box(min(a.x, b.x), a.y - dy, max(a.x, b.x), a.y + dy)
+    centre = best.representative_point()
     dx, dy = (maxx - minx) / 8, (maxy - miny) / 8
-    return shapely.box(cx - dx, cy - dy, cx + dx, cy + dy)
+    return shapely.box(centre.x - dx, centre.y - dy, centre.x + dx, centre.y + dy)
 
 
 def time_series(collection: Any, aoi: shapely.Polygon, bands: list[str]) -> Any:
@@ -78,16 +96,11 @@ def quicklook(ds: Any, band: str, path: Path) -> Path:
     lo, hi = np.percentile(data[valid], (2, 98)) if valid.any() else (0.0, 1.0)
     scaled = np.clip((data - lo) / max(hi - lo, 1e-9) * 254 + 1, 1, 255)
     image = np.where(valid, scaled, 0).astype("uint8")
-    with rasterio.open(
-        path,
-        "w",
-        driver="PNG",
-        width=image.shape[1],
-        height=image.shape[0],
-        count=1,
-        dtype="uint8",
-    ) as dst:
-        dst.write(image, 1)
+    profile = dict(driver="PNG", width=image.shape[1], height=image.shape[0], count=1)
+    with warnings.catch_warnings():  # a PNG has no georeferencing, and needs none here
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(path, "w", dtype="uint8", **profile) as dst:
+            dst.write(image, 1)
     print(f"  wrote {path} ({image.shape[1]} x {image.shape[0]} px)")
     return path
 

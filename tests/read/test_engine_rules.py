@@ -210,3 +210,18 @@ def test_backend_choice_order():
     made = _backend(coll, None, config, None)
     assert made is not own and made is _backend(coll, None, config, None)  # one per config
     assert _backend(SimpleNamespace(), None, None, None) is None
+
+
+def test_warnings_point_at_the_callers_line(cogs):
+    record = make_record("r", {"b": (cogs["u8"].url, 0)})
+    far = shapely.box(600000, 4000000, 600100, 4000100)
+    with pytest.warns(RuntimeWarning, match="touch no pixel") as caught:
+        get_numpy([record], far, "b", geometry_crs=32633)
+    assert caught[0].filename == __file__
+
+    async def cell():
+        return await aget_numpy([record], far, "b", geometry_crs=32633)
+
+    with pytest.warns(RuntimeWarning, match="touch no pixel") as caught:
+        asyncio.run(cell())
+    assert caught[0].filename == __file__

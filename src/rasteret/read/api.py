@@ -14,10 +14,12 @@ import dataclasses
 import functools
 import inspect
 import os
+import sys
 import warnings
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -298,10 +300,8 @@ async def asample_points(
     assert pplan.covered is not None
     outside = int((~pplan.covered).sum())
     if outside:
-        warnings.warn(
-            f"{outside} of {len(pts)} point(s) fall outside every selected record and have no rows",
-            RuntimeWarning,
-            stacklevel=3,
+        _note(
+            f"{outside} of {len(pts)} point(s) fall outside every selected record and have no rows"
         )
     return samples_table(
         samples, records, pts, match=match, scale_offset=scale_offset, band_order=band_list
@@ -312,17 +312,49 @@ async def asample_points(
 
 
 def _sync(afunc: Callable[..., Any], name: str) -> Callable[..., Any]:
-    """The blocking form of ``afunc`` (same signature), run on the background I/O loop."""
+    """The blocking form of ``afunc`` (same signature), run on the background I/O loop; its
+    warnings are raised again in the calling thread, pointing at the caller's line."""
 
     @functools.wraps(afunc)
     def run(*args: Any, **kwargs: Any) -> Any:
-        return run_sync(afunc(*args, **kwargs))
+        async def call() -> tuple[Any, list[str]]:
+            notes: list[str] = []
+            _NOTES.set(notes)  # this task's own context: concurrent calls do not mix
+            return await afunc(*args, **kwargs), notes
+
+        result, notes = run_sync(call())
+        for message in notes:
+            warnings.warn(message, RuntimeWarning, stacklevel=_caller_level())
+        return result
 
     run.__name__ = run.__qualname__ = name
     run.__doc__ = (afunc.__doc__ or "") + (
         f"\n\n    Blocking; ``await {afunc.__name__}(...)`` in async code.\n"
     )
     return run
+
+
+_NOTES: ContextVar[list[str] | None] = ContextVar("rasteret_read_notes", default=None)
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _note(message: str) -> None:
+    """Warn the user: collected for the sync wrapper, or warned at once in async code."""
+    notes = _NOTES.get()
+    if notes is None:
+        warnings.warn(message, RuntimeWarning, stacklevel=_caller_level())
+    else:
+        notes.append(message)
+
+
+def _caller_level() -> int:
+    """``stacklevel`` of the first frame outside rasteret (the user's line)."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 get_numpy = _sync(aget_numpy, "get_numpy")
@@ -378,11 +410,9 @@ async def _read_aoi(
     pieces = [p for p in aplan.pieces if p.record_index not in failed]
     await _finish(pieces)
     if not pieces:
-        warnings.warn(
+        _note(
             f"the AOI(s) touch no pixel of the {len(records)} selected record(s) for bands "
-            f"{band_list}; the result is empty",
-            RuntimeWarning,
-            stacklevel=4,
+            f"{band_list}; the result is empty"
         )
     return pieces, aoi, band_list
 
@@ -509,12 +539,10 @@ def _one_grid_crs(records: Sequence[RecordRef], bands: Sequence[str]) -> CRS | N
     key, _ = counts.most_common(1)[0]
     crs = crs_of[key]
     what = f"{len(counts)} CRSs" if len(counts) > 1 else "different pixel grids"
-    warnings.warn(
+    _note(
         f"records span {what}; reading all onto one grid in the most common CRS "
         f"({crs.to_string()}) at the finest resolution; pass target_crs= and resolution= to "
-        "choose",
-        RuntimeWarning,
-        stacklevel=5,
+        "choose"
     )
     return crs
 
@@ -581,7 +609,5 @@ def _report_failures(
     message = f"{len(items)} record(s) could not be read: {shown}{more}"
     if strict:
         raise ReadError(message) from items[0][1]
-    warnings.warn(
-        message + "; they are left out (strict=True raises instead)", RuntimeWarning, stacklevel=4
-    )
+    _note(message + "; they are left out (strict=True raises instead)")
     return set(failures)

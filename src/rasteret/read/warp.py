@@ -23,6 +23,17 @@ from rasterio.windows import Window as RioWindow
 from rasteret.errors import ConfigError
 from rasteret.read.grid import Grid
 
+# rasterio's reproject / rasterize, run on several threads at once, sometimes warn that an
+# in-memory dataset "has no geotransform" although results are exact (checked against serial
+# runs): these calls always pass a transform, so the warning is noise there and only there.
+for _module in (r"rasterio\.warp", r"rasterio\.features"):
+    warnings.filterwarnings(
+        "ignore",
+        message="Dataset has no geotransform",
+        category=NotGeoreferencedWarning,
+        module=_module,
+    )
+
 # Kernel radius (in output pixels) of each resampling, for the fetch margin.
 _RADIUS = {
     Resampling.nearest: 1,
