@@ -26,7 +26,8 @@ from rasteret.ingest.arrow import as_arrow, is_path_like
 from rasteret.ingest.cache import build_key, canonical, safe_name, source_fingerprint
 from rasteret.ingest.metadata import CollectionInfo
 from rasteret.ingest.normalize import parse_datetime
-from rasteret.ingest.pipeline import BuildPlan, HeaderOptions, build_table, run_build
+from rasteret.ingest.pipeline import HeaderOptions, build_table, run_build
+from rasteret.ingest.plan import BuildPlan
 from rasteret.io.backend import Backend, default_backend
 from rasteret.io.config import CloudConfig
 from rasteret.io.descriptor import backend_for_descriptor

@@ -17,7 +17,6 @@ from typing import Any
 
 from rasteret.errors import RasteretError
 from rasteret.io.backend import Backend
-from rasteret.io.urls import redact_url
 from rasteret.options import get_options
 from rasteret.tiff.model import TiffHeader
 
@@ -48,14 +47,6 @@ class HeaderPass:
     cached: int = 0
     requests: int = 0
     seconds: float = 0.0
-
-    def merge(self, other: HeaderPass) -> None:
-        self.headers.update(other.headers)
-        self.failures.update(other.failures)
-        self.parsed += other.parsed
-        self.cached += other.cached
-        self.requests += other.requests
-        self.seconds += other.seconds
 
 
 async def read_headers(
@@ -107,8 +98,3 @@ async def read_headers(
         await asyncio.gather(*(worker() for _ in range(workers)))
     result.seconds = time.perf_counter() - started
     return result
-
-
-def describe_failure(url: str, reason: str) -> str:
-    """One line naming the (redacted) URL and why it failed."""
-    return f"{redact_url(url)}: {reason}"

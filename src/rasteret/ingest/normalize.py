@@ -109,20 +109,14 @@ def is_crs84(crs: Any) -> bool:
 
 
 def geoarrow_crs(field: pa.Field) -> Any:
-    """The CRS declared in a GeoArrow field's extension metadata, if any."""
-    meta = field.metadata or {}
-    raw = meta.get(b"ARROW:extension:metadata")
-    if not raw:
-        ext = field.type
-        raw_ext = getattr(ext, "__arrow_ext_serialize__", None)
-        raw = raw_ext() if callable(raw_ext) else None
+    """The CRS declared in a GeoArrow field's extension metadata (e.g. from GeoPandas), if any."""
+    raw = (field.metadata or {}).get(b"ARROW:extension:metadata")
     if not raw:
         return None
     try:
-        crs = json.loads(raw).get("crs")
+        return json.loads(raw).get("crs")
     except (ValueError, AttributeError):
         return None
-    return crs
 
 
 def to_wkb(values: pa.Array | pa.ChunkedArray | Sequence[Any], crs: Any = None) -> pa.Array:

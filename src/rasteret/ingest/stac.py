@@ -26,7 +26,7 @@ from rasteret.ingest.normalize import (
     column_from_values,
     parse_datetime,
 )
-from rasteret.ingest.pipeline import BandSource
+from rasteret.ingest.plan import BandSource
 from rasteret.ingest.schema import BAND_SUFFIX, BBOX, COLLECTION, DATETIME, GEOMETRY, ID
 from rasteret.io.backend import Backend
 from rasteret.io.urls import redact_url

@@ -25,7 +25,7 @@ import shapely
 
 from rasteret.errors import BuildError
 from rasteret.ingest import normalize
-from rasteret.ingest.pipeline import BandSource
+from rasteret.ingest.plan import BandSource
 from rasteret.ingest.schema import ASSETS, BBOX, BBOX_TYPE, DATETIME, GEOMETRY, ID
 from rasteret.io.backend import Backend
 from rasteret.io.loop import run_sync
