@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.request
+
 import pytest
 from tests.collection.conftest import COLLECTION, NGINX_DIR
 from tests.collection.data import ASSET_KEYS, BANDS
@@ -13,6 +15,12 @@ from rasteret.errors import BuildError, StacError
 BAND_MAP = {band: ASSET_KEYS[band] for band in BANDS}  # B02 -> blue ...
 EVERYWHERE = (11.5, 44.5, 12.5, 45.5)
 ALL_DATES = ("2024-01-01", "2024-12-31")
+
+
+def _etag(url: str) -> str:
+    request = urllib.request.Request(url, method="HEAD")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.headers["ETag"]
 
 
 def test_headers_match_ground_truth(stac_api, served):
@@ -41,6 +49,7 @@ def test_headers_match_ground_truth(stac_api, served):
             assert ref.band_index == 0
             assert ref.nodata == 0
             assert_same_header(ref.header, header_from_file(served.path(rel)))
+            assert ref.header.etag == _etag(ref.url)  # reads detect a replaced file
     assert sorted(coll.epsg) == [32632, 32633]
 
 
