@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -121,3 +122,20 @@ def test_all_assets_failing_is_an_error(scenes_copy: Path, served, workspace: Pa
         with pytest.raises(BuildError, match="no asset could be indexed"):
             _build_static(str(catalog), "allfail")
     assert not workspace.exists() or not any(workspace.iterdir())
+
+
+def test_stac_raster_bands_override_header_values(scenes_copy: Path, served):
+    catalog = data.write_static_catalog(scenes_copy, served.scenes, COLLECTION)
+    first = served.scenes[0]
+    item_path = catalog.parent / COLLECTION / first.id / f"{first.id}.json"
+    item = json.loads(item_path.read_text())
+    item["assets"]["red"]["raster:bands"] = [{"nodata": 65535, "scale": 0.0001, "offset": -0.1}]
+    item_path.write_text(json.dumps(item))
+    coll = _build_static(str(catalog), "raster-bands")
+    records = {r.record_id: r for r in coll.iter_records(["R", "N"])}
+    red = records[first.id].bands["R"]
+    assert (red.nodata, red.scale, red.offset) == (65535, 0.0001, -0.1)
+    nir = records[first.id].bands["N"]  # no raster:bands: the file's own values
+    assert (nir.nodata, nir.scale, nir.offset) == (0, 1.0, 0.0)
+    other = records[served.scenes[1].id].bands["R"]
+    assert (other.nodata, other.scale, other.offset) == (0, 1.0, 0.0)
