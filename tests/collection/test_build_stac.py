@@ -245,3 +245,28 @@ def test_bad_arguments_are_rejected_before_any_request():
         )
     with pytest.raises(BuildError, match="name"):
         rasteret.build_from_stac(name="", stac_api="http://127.0.0.1:9", collection="c")
+
+
+def test_silent_api_times_out_naming_the_url(monkeypatch):
+    import socket
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)  # accepts connections, never answers
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+    monkeypatch.setenv("RASTERET_STAC_TIMEOUT", "1")
+    started = time.monotonic()
+    try:
+        with pytest.raises(StacError) as err:
+            rasteret.build_from_stac(
+                name="silent",
+                stac_api=url,
+                collection=COLLECTION,
+                bbox=EVERYWHERE,
+                date_range=ALL_DATES,
+            )
+    finally:
+        server.close()
+    assert url in str(err.value)
+    assert time.monotonic() - started < 10

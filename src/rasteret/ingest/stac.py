@@ -31,7 +31,8 @@ from rasteret.ingest.schema import BAND_SUFFIX, BBOX, COLLECTION, DATETIME, GEOM
 from rasteret.io.backend import Backend
 from rasteret.io.urls import redact_url
 
-STAC_TIMEOUT = (5.0, 60.0)  # connect, read (seconds): an unreachable API fails fast
+STAC_TIMEOUT = (5.0, 30.0)  # connect, read (seconds): an unreachable API fails fast
+TIMEOUT_ENV = "RASTERET_STAC_TIMEOUT"  # overrides the read timeout (seconds)
 PAGE_SIZE = 500
 MAX_JSON_BYTES = 64 << 20
 CRAWL_CONCURRENCY = 32
@@ -98,12 +99,17 @@ def search_api(
     bbox: Sequence[float] | None = None,
     date_range: Sequence[Any] | None = None,
     query: Mapping[str, Any] | str | None = None,
-    timeout: tuple[float, float] = STAC_TIMEOUT,
+    timeout: tuple[float, float] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every item of ``collection`` matching the search, following pages."""
+    """Every item of ``collection`` matching the search, following pages.
+
+    timeout: (connect, read) seconds; default 5 s / 30 s, read overridable with
+    ``$RASTERET_STAC_TIMEOUT``.
+    """
     from pystac_client import Client
 
     where = redact_url(stac_api)
+    timeout = timeout or _timeout()
     try:
         client = Client.open(stac_api, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - any failure to reach the API is a StacError
@@ -131,6 +137,17 @@ def search_api(
             f"(bbox={bbox}, date_range={date_range}, query={query}); widen the search"
         )
     return items
+
+
+def _timeout() -> tuple[float, float]:
+    raw = os.environ.get(TIMEOUT_ENV)
+    if not raw:
+        return STAC_TIMEOUT
+    try:
+        read = float(raw)
+    except ValueError:
+        raise BuildError(f"{TIMEOUT_ENV} must be a number of seconds, got {raw!r}") from None
+    return (min(STAC_TIMEOUT[0], read), read)
 
 
 def _check_collection(client: Any, collection: str, where: str) -> None:
