@@ -45,6 +45,8 @@ def run(contender: str, workload: str, plan_path: Path, result_path: Path, scrat
         return
     plan = json.loads(plan_path.read_text())
     reason = module.skip_reason(workload)
+    if not reason and workload != "prepare" and workload not in module.WORKLOADS:
+        reason = f"{contender} has no equivalent of {workload}"
     if reason:
         _write(result_path, {"skipped": reason})
         return

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import data, plans, report, stac
+from benchmarks import data, plans, profile, report, stac
 from benchmarks.config import (
     BANDS,
     BENCH_DIR,
@@ -27,7 +27,7 @@ from benchmarks.config import (
     S2_COLLECTION,
     Layout,
 )
-from benchmarks.contenders import CONTENDERS
+from benchmarks.contenders import CONTENDERS, ONLY
 from benchmarks.lower_bound import decode_lower_bound
 from benchmarks.runner import Contender, run_child
 from benchmarks.serving import DEFAULT_PORT, BenchServers
@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--proxy-cpus", default="", help="pin the proxy to these CPUs, e.g. '1'")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md/.png")
     ap.add_argument(
+        "--profile", default="", help="also profile these contenders with py-spy (untimed run)"
+    )
+    ap.add_argument(
         "--setup-torchgeo", action="store_true", help="create .bench/venv-torchgeo (~6 GB) first"
     )
     args = ap.parse_args(argv)
@@ -68,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.timeout = args.timeout or (180.0 if args.quick else 600.0)
     args.workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     args.contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    args.profile = [c.strip() for c in args.profile.split(",") if c.strip()]
     for name in args.workloads:
         if name not in WORKLOADS:
             ap.error(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
@@ -192,19 +196,20 @@ def main(argv: list[str] | None = None) -> int:
         collections = prepare_indexes(contenders, skipped, catalogs, base_url, layout, args)
         for workload in args.workloads:
             for name in args.contenders:
-                if name in skipped:
-                    results[workload][name] = {"skipped": skipped[name]}
-                    continue
                 plan = dict(plan_base[workload], collections=collections.get(name, {}))
-                plan_path = _write_json(RUN_DIR / "plans" / f"{workload}-{name}.json", plan)
-                log_ = None if workload == "W5" else servers
-                results[workload][name] = measure(contenders[name], workload, plan_path, log_, args)
+                results[workload][name] = run_pair(
+                    name,
+                    workload,
+                    plan,
+                    contenders,
+                    skipped,
+                    None if workload == "W5" else servers,
+                    args,
+                )
             if workload == "W5":
+                w5 = plan_base["W5"]
                 extras["W5"] = decode_lower_bound(
-                    [
-                        *plan_base["W5"]["single"]["paths"].values(),
-                        plan_base["W5"]["multiband"]["path"],
-                    ]
+                    [*w5["single"]["paths"].values(), w5["multiband"]["path"]]
                 )
                 log(f"W5 decode lower bound {extras['W5']['lower_bound_s']:.3f} s")
             report.mark_agreement(results[workload])
@@ -217,6 +222,19 @@ def main(argv: list[str] | None = None) -> int:
         report.write_docs(doc)
     log(f"done in {doc['total_s']} s; wrote benchmarks/results/latest.json")
     return 0
+
+
+def run_pair(name, workload, plan, contenders, skipped, servers, args) -> dict[str, Any]:
+    """Measure (and optionally profile) one contender on one workload; or say why not."""
+    if name in skipped:
+        return {"skipped": skipped[name]}
+    if workload not in ONLY.get(name, (workload,)):
+        return {"skipped": f"{name} only takes part in {', '.join(ONLY[name])}"}
+    plan_path = _write_json(RUN_DIR / "plans" / f"{workload}-{name}.json", plan)
+    row = measure(contenders[name], workload, plan_path, servers, args)
+    if name in args.profile and "median_s" in row:
+        row["profile"] = profile_run(contenders[name], workload, plan_path, args)
+    return row
 
 
 def prepare_indexes(contenders, skipped, catalogs, base_url, layout, args) -> dict[str, dict]:
@@ -262,7 +280,8 @@ def measure(contender: Contender, workload: str, plan: Path, log_, args) -> dict
         server = f", server CPU {res['server_cpu_s']:.2f} s" if "server_cpu_s" in res else ""
         log(
             f"{workload} {contender.name} {tag}: {res['seconds']:.2f} s, "
-            f"{res.get('requests', '-')} requests, {res['peak_rss_mb']:.0f} MB{server}"
+            f"{res.get('requests', '-')} requests on {res.get('connections', '-')} connections, "
+            f"{res['peak_rss_mb']:.0f} MB{server}"
         )
         runs.append(res)
         if i == 0 and args.quick and res["seconds"] > QUICK_COLD_ONLY_S:
@@ -278,12 +297,33 @@ def measure(contender: Contender, workload: str, plan: Path, log_, args) -> dict
         "warm_runs": len(runs) - 1,
         "runs_s": [round(r["seconds"], 4) for r in runs],
         "requests": _median_int(r.get("requests") for r in warm),
+        "connections": _median_int(r.get("connections") for r in warm),
         "bytes": _median_int(r.get("bytes") if log_ else r.get("read_bytes") for r in warm),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in warm), 1),
         "server_cpu_s": _median(r.get("server_cpu_s") for r in warm),
         "digest": runs[0]["digest"] if len(digests) == 1 else "unstable",
         "parts": runs[0]["parts"],
     }
+
+
+def profile_run(contender: Contender, workload: str, plan: Path, args) -> dict[str, Any]:
+    """One extra, untimed run under py-spy; the summary goes into the results."""
+    raw = BENCH_DIR / "profiles" / f"{contender.name}-{workload}.txt"
+    wrap = profile.wrapper(raw)
+    if wrap is None:
+        return {"skipped": "py-spy is not installed (pip install py-spy)"}
+    raw.unlink(missing_ok=True)
+    res = run_child(
+        contender, workload, plan, RUN_DIR / "out", tag="profile", log=None,
+        timeout=args.timeout * 4, wrap=wrap,
+    )  # fmt: skip
+    if not raw.exists():
+        return {"error": res.get("error", "py-spy wrote no profile")}
+    summary = profile.summarize(raw)
+    log(f"{workload} {contender.name} profile ({raw}), most self time:")
+    for share, frame in summary["self"][:8]:
+        log(f"    {share:6.1%}  {frame}")
+    return {"raw": str(raw.relative_to(REPO)), **summary}
 
 
 def _median(values) -> float | None:

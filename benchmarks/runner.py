@@ -71,6 +71,7 @@ def run_child(
     tag: str,
     log: RequestLog | None,
     timeout: float,
+    wrap: list[str] | None = None,
 ) -> dict[str, Any]:
     """One fresh process; returns the child's result plus requests/bytes and the wall time."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -78,7 +79,7 @@ def run_child(
     result_path.unlink(missing_ok=True)
     home = REPO / ".bench" / "home" / contender.name
     home.mkdir(parents=True, exist_ok=True)
-    argv = [contender.python, "-m", "benchmarks.child", contender.name, workload, str(plan),
+    argv = [*(wrap or []), contender.python, "-m", "benchmarks.child", contender.name, workload, str(plan),
             str(result_path), str(out_dir / f"scratch-{contender.name}")]  # fmt: skip
     mark = log.mark() if log else 0
     cpu0 = log.cpu_seconds() if log else 0.0
@@ -110,5 +111,6 @@ def run_child(
         entries = log.requests(since=mark)
         result["requests"] = len(entries)
         result["bytes"] = sum(int(e.get("bytes") or 0) for e in entries)
+        result["connections"] = len({e.get("connection") for e in entries})
         result["server_cpu_s"] = log.cpu_seconds() - cpu0
     return result

@@ -14,6 +14,9 @@ CONTENDERS = (
     "torchgeo",
 )
 
+# Contenders that only take part in some workloads (the others are skipped without a process).
+ONLY = {"torchgeo": ("W4",)}
+
 MODULES = {
     "rasteret": "benchmarks.contenders.ours",
     "reference": "benchmarks.contenders.reference",
