@@ -39,10 +39,12 @@ format: venv
 	$(BIN)/ruff check --fix src tests tools examples benchmarks
 
 bench: venv system-deps
-	$(BIN)/python -m benchmarks.run
+	@$(BIN)/python -c 'import async_geotiff, matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q -e '.[bench]' 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 bench-quick: venv system-deps
-	$(BIN)/python -m benchmarks.run --quick
+	@$(BIN)/python -c 'import async_geotiff, matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q -e '.[bench]' 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/python -m benchmarks.run --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .bench
