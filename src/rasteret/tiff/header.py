@@ -23,7 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from rasteret.errors import TiffFormatError, UnsupportedTiffError
+from rasteret.errors import (
+    AccessDeniedError,
+    ObjectNotFoundError,
+    StorageError,
+    TiffFormatError,
+    UnsupportedTiffError,
+)
 from rasteret.io import Backend, ObjectInfo, coalesce_ranges, default_backend, redact_url
 from rasteret.tiff import geo
 from rasteret.tiff.model import SUBFILE_MASK, SUBFILE_REDUCED, ImageLayout, TiffHeader
@@ -142,7 +148,15 @@ async def read_header(
 ) -> TiffHeader:
     """Parse the header of the TIFF at ``source`` (a path or URL) through ``backend``."""
     backend = backend or default_backend()
-    data, info = await backend.get_prefix(source, prefix_size)
+    try:
+        data, info = await backend.get_prefix(source, prefix_size)
+    except (ObjectNotFoundError, AccessDeniedError):
+        raise
+    except StorageError:
+        # Some stores refuse any range of an empty object: tell that apart from real failures.
+        if (await backend.head(source)).size < 8:
+            raise TiffFormatError(f"{redact_url(source)}: not a TIFF (empty file)") from None
+        raise
     return await _parse(_Bytes(source, backend, data, info))
 
 
@@ -343,6 +357,8 @@ async def _parse(buf: _Bytes) -> TiffHeader:
         subfile = val.one(Tag.NEW_SUBFILE_TYPE, 0)
         if not subfile & (SUBFILE_MASK | SUBFILE_REDUCED):
             continue  # another page: GDAL shows it as a subdataset, not part of this image
+        # A broken overview or mask fails the open: skipping it would shift overview levels
+        # or change masks relative to GDAL's view of the file.
         layout = _layout(val, fmt, buf)
         if layout.is_mask:
             if layout.samples_per_pixel == 1 and layout.bits_per_sample in (1, 8):
