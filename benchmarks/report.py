@@ -146,7 +146,7 @@ def _fmt_row(name: str, r: dict[str, Any], x: float | None) -> list[str]:
     ]
 
 
-COLD_ONLY = "* cold run only (no warm run: --repeats 0, or --quick and the cold run took over 8 s)"
+COLD_ONLY = "* cold run only (no warm run: --repeats 0, or --quick and the cold run took over 5 s)"
 HEADER = [
     "contender",
     "median s",
@@ -210,6 +210,27 @@ def _md_table(doc: dict[str, Any], workload: str) -> str:
     return "\n".join(lines)
 
 
+def _profiles(doc: dict[str, Any]) -> list[str]:
+    """Top self-time functions of each profiled row (``--profile``), as a docs section."""
+    out = []
+    for w, rows in doc["workloads"].items():
+        for name, r in rows.items():
+            prof = r.get("profile") if isinstance(r, dict) else None
+            if prof and prof.get("self"):
+                top = "; ".join(f"{share:.0%} `{frame}`" for share, frame in prof["self"][:6])
+                out.append(f"- {w} {name}: {top}")
+    if not out:
+        return []
+    return [
+        "## Profiles",
+        "",
+        "Share of busy samples (py-spy, extra untimed run) by function, most self time first:",
+        "",
+        *out,
+        "",
+    ]
+
+
 def write_docs(doc: dict[str, Any]) -> None:
     DOCS_DIR.mkdir(exist_ok=True)
     chart(doc, DOCS_DIR / "benchmarks.png")
@@ -250,6 +271,7 @@ def write_docs(doc: dict[str, Any]) -> None:
         *targets(doc),
         "",
     ]
+    parts += _profiles(doc)
     if NOTES.exists():
         parts += [NOTES.read_text().strip(), ""]
     parts += [
@@ -297,6 +319,11 @@ METHOD = """\
   sit on pixel centres, so every library must return identical pixels. Each run's output is
   reduced to an order-independent SHA-256 digest (`benchmarks/digest.py`); a row whose digest
   differs from GDAL's is marked WRONG.
+- **Columns**: median of the warm runs' workload time; the cold (first) run; time relative to
+  rasteret (above 1: slower than rasteret); HTTP requests and MB served by nginx (W1-W4) or MB
+  read from local files through read() (W5); peak RSS of the contender process; whether its
+  pixels agree with GDAL's. `latest.json` also has per-run times, connections and the CPU time
+  nginx and the proxy used during each run (`server_cpu_s`, typically 5-10% of the two cores).
 - **W5 lower bound** (`benchmarks/lower_bound.py`): single-threaded `imagecodecs.deflate_decode`
   + `delta_decode` of every full-resolution tile of the W5 files, divided by the cores.
 
@@ -320,7 +347,7 @@ def chart(doc: dict[str, Any], path: Path) -> None:
         for n in CONTENDERS
         if any("median_s" in doc["workloads"][w].get(n, {}) for w in workloads)
     ]
-    fig, ax = plt.subplots(figsize=(max(7, 1.9 * len(workloads)), 4.2))
+    fig, ax = plt.subplots(figsize=(max(8, 2.1 * len(workloads)), 4.2))
     width = 0.8 / max(1, len(names))
     for k, name in enumerate(names):
         xs, ys, hatches = [], [], []
@@ -350,7 +377,7 @@ def chart(doc: dict[str, Any], path: Path) -> None:
     ax.set_title(
         f"rasteret benchmarks, {doc['latency_ms']:g} ms latency (hatched: pixels disagree)"
     )
-    ax.legend(fontsize=8, ncols=3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
