@@ -225,3 +225,16 @@ def test_warnings_point_at_the_callers_line(cogs):
     with pytest.warns(RuntimeWarning, match="touch no pixel") as caught:
         asyncio.run(cell())
     assert caught[0].filename == __file__
+
+
+def test_reads_leave_the_process_warning_filters_alone(cogs):
+    """rasterio's rasterize/reproject swap the global warning filters; parallel finishing must
+    not leave a stale filter behind (it would silence every later warning)."""
+    import warnings
+
+    records = [make_record(n, {"b": (cogs[n].url, 0)}) for n in ("u8", "u16", "i16_nd", "f32")]
+    aois = [shapely.box(500000 + 300 * i, 4997000, 500900 + 300 * i, 4999000) for i in range(6)]
+    before = list(warnings.filters)
+    for _ in range(5):
+        get_numpy(records, aois, "b", geometry_crs=32633, target_crs=3857, resolution=15.0)
+        assert warnings.filters == before

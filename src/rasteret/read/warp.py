@@ -9,30 +9,19 @@ plus a kernel margin, are ever fetched.
 from __future__ import annotations
 
 import math
-import warnings
+import os
 from typing import Any
 
 import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
-from rasterio.errors import NotGeoreferencedWarning
 from rasterio.warp import reproject
 from rasterio.windows import Window as RioWindow
 
 from rasteret.errors import ConfigError
 from rasteret.read.grid import Grid
-
-# rasterio's reproject / rasterize, run on several threads at once, sometimes warn that an
-# in-memory dataset "has no geotransform" although results are exact (checked against serial
-# runs): these calls always pass a transform, so the warning is noise there and only there.
-for _module in (r"rasterio\.warp", r"rasterio\.features"):
-    warnings.filterwarnings(
-        "ignore",
-        message="Dataset has no geotransform",
-        category=NotGeoreferencedWarning,
-        module=_module,
-    )
+from rasteret.read.serial import rasterio_lock
 
 # Kernel radius (in output pixels) of each resampling, for the fetch margin.
 _RADIUS = {
@@ -77,9 +66,9 @@ def resample(
     """GDAL RasterIO of the floating ``window`` of ``src`` into ``out_shape``, masked values
     (nodata, internal mask) set to ``fill``."""
     height, width = src.shape
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(
+    with (
+        rasterio_lock,
+        rasterio.open(
             "rasteret-resample",
             "w+",
             driver="MEM",
@@ -88,18 +77,19 @@ def resample(
             count=1,
             dtype=src.dtype,
             nodata=nodata,
-            transform=Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0),
-        ) as mem:
-            mem.write(src, 1)
-            if src_mask is not None:
-                mem.write_mask(src_mask.astype(np.uint8) * 255)
-            out = mem.read(
-                1,
-                window=RioWindow(*window),
-                out_shape=out_shape,
-                resampling=resampling,
-                masked=True,
-            )
+            transform=Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0),  # any non-identity: no warning
+        ) as mem,
+    ):
+        mem.write(src, 1)
+        if src_mask is not None:
+            mem.write_mask(src_mask.astype(np.uint8) * 255)
+        out = mem.read(
+            1,
+            window=RioWindow(*window),
+            out_shape=out_shape,
+            resampling=resampling,
+            masked=True,
+        )
     return np.ma.filled(out, fill)
 
 
@@ -117,16 +107,17 @@ def reproject_to(
     source: np.ndarray = src
     if src_mask is not None and not src_mask.all():
         source = np.ma.MaskedArray(src, mask=~src_mask)
-    reproject(
-        source=source,
-        destination=dst,
-        src_transform=src_grid.transform,
-        src_crs=src_grid.crs,
-        src_nodata=nodata,
-        dst_transform=dst_grid.transform,
-        dst_crs=dst_grid.crs,
-        dst_nodata=nodata,
-        resampling=resampling,
-        num_threads=1,
-    )
+    with rasterio_lock:
+        reproject(
+            source=source,
+            destination=dst,
+            src_transform=src_grid.transform,
+            src_crs=src_grid.crs,
+            src_nodata=nodata,
+            dst_transform=dst_grid.transform,
+            dst_crs=dst_grid.crs,
+            dst_nodata=nodata,
+            resampling=resampling,
+            num_threads=os.cpu_count() or 1,  # GDAL threads: the lock serialises Python only
+        )
     return dst

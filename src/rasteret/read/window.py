@@ -14,6 +14,7 @@ import shapely
 from rasterio.features import geometry_mask
 
 from rasteret.read.grid import Grid
+from rasteret.read.serial import rasterio_lock
 
 
 def fill_value(dtype: np.dtype, nodata: float | None) -> float | int:
@@ -33,13 +34,14 @@ def fill_value(dtype: np.dtype, nodata: float | None) -> float | int:
 
 def inside_mask(geoms: Sequence[shapely.Geometry], grid: Grid, all_touched: bool) -> np.ndarray:
     """True where a pixel of ``grid`` belongs to the geometries (rasterio's rasterization)."""
-    return geometry_mask(
-        list(geoms),
-        out_shape=grid.shape,
-        transform=grid.transform,
-        all_touched=all_touched,
-        invert=True,
-    )
+    with rasterio_lock:
+        return geometry_mask(
+            list(geoms),
+            out_shape=grid.shape,
+            transform=grid.transform,
+            all_touched=all_touched,
+            invert=True,
+        )
 
 
 def apply_fill(array: np.ndarray, keep: np.ndarray | None, fill: float | int) -> None:
