@@ -76,7 +76,8 @@ class ImageLayout:
 class TiffHeader:
     """Everything known about one GeoTIFF after its header was parsed.
 
-    images: full resolution first, then overviews from largest to smallest.
+    images: full resolution first, then its overviews in file order, which is GDAL's
+        ``overview_level`` order (largest first in COGs).
     masks: the internal mask image of ``images[i]`` (same index), or None.
     transform: pixel-is-area affine of the full-resolution image (PixelIsPoint already shifted).
     nodata: GDAL_NODATA (one value for all bands), or None.
@@ -121,5 +122,5 @@ class TiffHeader:
 
     @property
     def overviews(self) -> list[tuple[int, int]]:
-        """(width, height) of each overview, largest first."""
+        """(width, height) of each overview, in ``overview_level`` order."""
         return [(im.width, im.height) for im in self.images[1:]]
