@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -356,7 +355,3 @@ def _time_key(record: RecordRef) -> dt.datetime:
 
 def _np_time(t: dt.datetime) -> np.datetime64:
     return np.datetime64("NaT") if t == dt.datetime.min else np.datetime64(t, "ns")
-
-
-def warn_empty(what: str) -> None:
-    warnings.warn(what, RuntimeWarning, stacklevel=4)
