@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -103,18 +102,29 @@ def cli_info(dataset_id: str) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="rasteret-demo-") as tmp:
-        workdir = Path(tmp)
-        os.environ["RASTERET_HOME"] = str(workdir)
-        os.environ.pop("RASTERET_LOCAL_DATASETS_PATH", None)
-        list_datasets()
-        search_datasets()
-        dataset_id = register_from_json(workdir)
-        show_validation()
-        exported = export_descriptor(dataset_id, workdir)
-        import_back(exported)
-        cli_info(dataset_id)
-    print("\nDone.")
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import demo_collections
+    import demo_reads
+
+    workdir = Path(os.environ.get("RASTERET_DEMO_DIR", ".demo")).resolve()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    os.environ["RASTERET_HOME"] = str(workdir / "home")
+    os.environ["RASTERET_WORKSPACE"] = str(workdir / "workspace")
+    os.environ.pop("RASTERET_LOCAL_DATASETS_PATH", None)
+    list_datasets()
+    search_datasets()
+    dataset_id = register_from_json(workdir)
+    show_validation()
+    exported = export_descriptor(dataset_id, workdir)
+    import_back(exported)
+    cli_info(dataset_id)
+    collection = demo_collections.run(workdir / "collections")
+    demo_reads.run(collection, workdir / "reads")
+    print(f"\nDone. Outputs are in {workdir}")
 
 
 if __name__ == "__main__":
