@@ -295,3 +295,21 @@ def test_unsupported_codec_is_named(tmp_path: Path) -> None:
     tif = open_geotiff(str(path))
     with pytest.raises(TiffFormatError, match="compression .* is not supported"):
         tif.read()
+
+
+def test_async_api_inside_a_running_loop(tmp_path: Path) -> None:
+    import asyncio
+
+    from rasteret.tiff import open_geotiff_async
+
+    path = write(tmp_path / "a.tif", noisy(2, "int32"), tiled=True, blockxsize=64,
+                 blockysize=64)  # fmt: skip
+
+    async def main() -> tuple[np.ndarray, np.ndarray]:
+        tif = await open_geotiff_async(str(path))
+        return await tif.read_async(2, window=(5, 7, 100, 80)), await tif.read_masks_async()
+
+    data, masks = asyncio.run(main())
+    with rasterio.open(path) as ref:
+        assert_same_pixels(data, ref.read(2, window=Window(5, 7, 100, 80)), "async read")
+        assert_same_pixels(masks, ref.read_masks(), "async masks")

@@ -89,6 +89,14 @@ def decode_block(data: bytes | memoryview, layout: ImageLayout) -> np.ndarray:
 
 # --- decode pool ----------------------------------------------------------------------------
 
+def _cores() -> int:
+    """Cores this process may run on (affinity-aware where the OS tells)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_key: tuple[int, int] | None = None
@@ -97,7 +105,7 @@ _pool_key: tuple[int, int] | None = None
 def decode_pool() -> ThreadPoolExecutor:
     """The process-wide decode pool (``options.decode_threads`` workers; 0 = the core count)."""
     global _pool, _pool_key
-    threads = get_options().decode_threads or os.cpu_count() or 1
+    threads = get_options().decode_threads or _cores()
     key = (os.getpid(), threads)
     with _pool_lock:
         if _pool is None or _pool_key != key:
