@@ -2,14 +2,16 @@
 
 Each contender adds what it produced (2-D arrays under a key such as ``aoi3/B04``, or point rows)
 in whatever order it likes; the digest is the SHA-256 of the sorted parts. Adding only keeps a
-reference: hashing happens in :meth:`Digest.finish`, after the clock has stopped. Standard library
-and NumPy only (contender processes in other virtual environments import it).
+reference, and :meth:`Digest.defer` postpones turning a library's native output (an Arrow table,
+value arrays) into rows: hashing and conversion happen in :meth:`Digest.finish`, after the clock
+has stopped. Standard library and NumPy only (contender processes in other venvs import it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 
 import numpy as np
 
@@ -20,6 +22,7 @@ class Digest:
     def __init__(self) -> None:
         self._arrays: list[tuple[str, np.ndarray]] = []
         self._rows: list[tuple[object, ...]] = []
+        self._deferred: list[Callable[[Digest], None]] = []
 
     def add_array(self, key: str, array: np.ndarray) -> None:
         """One 2-D array; dtype, shape and every byte count (native byte order, C order)."""
@@ -31,8 +34,15 @@ class Digest:
         """One record of plain values (ints, strings); floats must be integral pixel values."""
         self._rows.append(fields)
 
+    def defer(self, convert: Callable[[Digest], None]) -> None:
+        """Run ``convert(self)`` (which adds rows or arrays) in :meth:`finish`, untimed."""
+        self._deferred.append(convert)
+
     def finish(self) -> list[str]:
         """The sorted parts: one line per array (key, dtype, shape, hash) and per row."""
+        for convert in self._deferred:
+            convert(self)
+        self._deferred = []
         parts = ["|".join(_plain(f) for f in row) for row in self._rows]
         for key, array in self._arrays:
             a = np.asarray(array)

