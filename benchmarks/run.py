@@ -36,6 +36,7 @@ from benchmarks.venvs import ensure_reference_venv, setup_torchgeo_venv, torchge
 WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
 INDEXED = ("rasteret", "reference")  # contenders that read through a prebuilt collection
 RUN_DIR = BENCH_DIR / "run"
+LATEST = REPO / "benchmarks" / "results" / "latest.json"
 QUICK_COLD_ONLY_S = 5.0  # in --quick, a pair whose cold run took longer gets no warm run
 
 
@@ -60,6 +61,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--proxy-cpus", default="", help="pin the proxy to these CPUs, e.g. '1'")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md/.png")
+    ap.add_argument(
+        "--docs-only",
+        action="store_true",
+        help="only rewrite the docs page and chart from benchmarks/results/latest.json",
+    )
     ap.add_argument(
         "--profile", default="", help="also profile these contenders with py-spy (untimed run)"
     )
@@ -146,6 +152,10 @@ def collection_specs(contender: str, catalogs: dict[str, str], base_url: str, la
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.docs_only:
+        report.write_docs(json.loads(LATEST.read_text()))
+        log("rewrote docs/benchmarks.md and docs/benchmarks.png from latest.json")
+        return 0
     t_start = time.perf_counter()
     layout = Layout.for_scale(args.scale)
     manifest = data.ensure_data(layout, log=log)
@@ -217,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = report.build_results(results, extras, args, layout, manifest)
     doc["total_s"] = round(time.perf_counter() - t_start, 1)
     print(report.table(doc))
-    _write_json(REPO / "benchmarks" / "results" / "latest.json", doc)
+    _write_json(LATEST, doc)
     if not args.no_docs:
         report.write_docs(doc)
     log(f"done in {doc['total_s']} s; wrote benchmarks/results/latest.json")
