@@ -56,7 +56,7 @@ from rasteret.tiff.model import ImageLayout
 
 __all__ = ["BlockRef", "FetchStats", "Sink", "decode_block", "decode_pool", "fetch_blocks"]
 
-MAX_REQUEST_BYTES = 16 * 1024 * 1024
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
 MAX_PENDING_BYTES = 256 * 1024 * 1024
 
 Sink = Callable[[np.ndarray | None], None]
