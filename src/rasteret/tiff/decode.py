@@ -44,7 +44,6 @@ _IMAGE_CODECS = frozenset(
 SUPPORTED_COMPRESSIONS = frozenset({Compression.NONE, *_STREAM_DECODERS, *_IMAGE_CODECS})
 # LercParameters[1]: compression applied on top of the LERC blob
 _LERC_OUTER = {1: imagecodecs.deflate_decode, 2: imagecodecs.zstd_decode}
-LARGE_BLOCK = 64 * 1024 * 1024
 
 
 def check_supported(layout: ImageLayout, source: str = "") -> None:
@@ -115,15 +114,10 @@ def _decode(data: Bytes, layout: ImageLayout, index: int | None) -> np.ndarray:
     if codec == Compression.NONE:
         raw = np.frombuffer(data, dtype=np.uint8)
     else:
-        decoder = _STREAM_DECODERS[codec]
-        out = np.empty(full, np.uint8) if full <= LARGE_BLOCK else None
-        try:
-            raw = np.frombuffer(decoder(data, out=out), dtype=np.uint8)
-        except Exception:
-            if out is None:
-                raise
-            # The block decodes to more than the layout allows: decode unbounded to report it.
-            raw = np.frombuffer(decoder(data), dtype=np.uint8)
+        # Decoding into a buffer of the block's size bounds memory for hostile input (pages
+        # are only touched as they are written); more output than that is an error.
+        out = np.empty(full, np.uint8)
+        raw = np.frombuffer(_STREAM_DECODERS[codec](data, out=out), dtype=np.uint8)
     if layout.tiled or index is not None:
         if len(raw) < rows * row_bytes:
             raise TiffFormatError(

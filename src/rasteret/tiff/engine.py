@@ -89,6 +89,7 @@ def decode_block(data: bytes | memoryview, layout: ImageLayout) -> np.ndarray:
 
 # --- decode pool ----------------------------------------------------------------------------
 
+
 def _cores() -> int:
     """Cores this process may run on (affinity-aware where the OS tells)."""
     try:

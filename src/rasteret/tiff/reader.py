@@ -457,7 +457,7 @@ class GeoTiff:
             single = np.empty((1, win.height, win.width), dtype=np.uint8)
             items = window_items(
                 self.source, mask_layout, [0], win.row_off, win.col_off, single,
-                fill=0, transform=_mask_values,
+                fill=0, transform=_one_bit_mask if mask_layout.bits_per_sample == 1 else None,
             )  # fmt: skip
             await self._fetch(items)
             return np.broadcast_to(single, shape).copy()
@@ -486,8 +486,9 @@ class GeoTiff:
         return None
 
 
-def _mask_values(block: np.ndarray) -> np.ndarray:
-    return np.where(block > 0, 255, 0).astype(np.uint8)
+def _one_bit_mask(block: np.ndarray) -> np.ndarray:
+    """GDAL reads a 1-bit mask as 0/255 (8-bit masks are used as stored)."""
+    return block * np.uint8(255)
 
 
 def _is_nodata(data: np.ndarray, nodata: float) -> np.ndarray:
