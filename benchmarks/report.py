@@ -291,7 +291,7 @@ def write_docs(doc: dict[str, Any]) -> None:
         "## Method",
         "",
         METHOD.format(
-            threads=THREADS, gdal="\n".join(f"  - `{k}={v}`" for k, v in TUNED_GDAL.items())
+            threads=THREADS, gdal="\n".join(f"    - `{k}={v}`" for k, v in TUNED_GDAL.items())
         ),
     ]
     (DOCS_DIR / "benchmarks.md").write_text("\n".join(parts).rstrip() + "\n")
@@ -322,7 +322,16 @@ METHOD = """\
   - `rasterio_sequential`: rasterio with GDAL defaults, one file after another.
   - `async_geotiff`: developmentseed async-geotiff on obstore, all files in one event loop
     (64 in flight), each file opened once per run.
-  - `torchgeo`: TorchGeo's `RasterDataset` for W4, only when `torchgeo` is installed.
+  - `torchgeo`: TorchGeo's `RasterDataset` for W4, only when `torchgeo` is installed (in this
+    venv, or in `.bench/venv-torchgeo`, which `--setup-torchgeo` creates: ~6 GB).
+- **Workloads**: W1 builds a collection from a static catalog (`build_from_stac`; the GDAL and
+  async-geotiff contenders open the same 200 files and read their headers). W2 is one
+  `get_numpy` per AOI (rasterio: one window read per file). W3 is one `sample_points` call with
+  all 1,000 points (rasterio: `sample()` per file). W4 reads one chip after another, as a
+  TorchGeo sampler drives a dataset: rasteret one `get_numpy` per chip over the 8 dates, the
+  reference `read_window(..., group_by="id")`, rasterio and async-geotiff one window per file
+  per chip with files kept open, TorchGeo one query per date. W5 reads every pixel of each file
+  (rasteret and the reference: `get_numpy` with the scene's bounds).
 - **Correctness**: AOIs and chips are pixel-aligned rectangles in the scene's UTM CRS and points
   sit on pixel centres, so every library must return identical pixels. Each run's output is
   reduced to an order-independent SHA-256 digest (`benchmarks/digest.py`); a row whose digest
@@ -331,14 +340,17 @@ METHOD = """\
   rasteret (above 1: slower than rasteret); HTTP requests and MB served by nginx (W1-W4) or MB
   read from local files through read() (W5); peak RSS of the contender process; whether its
   pixels agree with GDAL's. `latest.json` also has per-run times, connections and the CPU time
-  nginx and the proxy used during each run (`server_cpu_s`, typically 5-10% of the two cores).
+  nginx and the proxy used during each run (`server_cpu_s`, 5-15% of the two cores).
 - **W5 lower bound** (`benchmarks/lower_bound.py`): single-threaded `imagecodecs.deflate_decode`
   + `delta_decode` of every full-resolution tile of the W5 files, divided by the cores.
 
-Reproduce: `make bench-quick` (one warm run per pair) or `make bench` (five), or
-`.venv/bin/python -m benchmarks.run --help` for options (`--latency-ms`, `--bandwidth-mbps`,
-`--scale`, `--workloads`, `--contenders`, `--proxy-cpus`). The first run generates the data
-(~1 minute at scale 1) and the reference venv (~1 minute); later runs reuse both.
+Reproduce: `make bench-quick` (one warm run per pair; about 3.5 minutes here) or `make bench`
+(five), passing options through `BENCH_ARGS="..."`, or `.venv/bin/python -m benchmarks.run
+--help`: `--latency-ms`, `--bandwidth-mbps`, `--scale`, `--workloads`, `--contenders`,
+`--proxy-cpus`, `--profile rasteret` (py-spy, adds the Profiles section), `--setup-torchgeo`,
+`--docs-only` (rebuild this page from `latest.json`). The first run generates the data (~1
+minute at scale 1, 2.1 GB) and the reference venv (~1 minute); later runs reuse both. Needs
+root for nginx's system CA step; `make system-deps` installs nginx on Debian.
 """
 
 
