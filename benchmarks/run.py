@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import sys
 import time
@@ -227,10 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     doc = report.build_results(results, extras, args, layout, manifest)
     doc["total_s"] = round(time.perf_counter() - t_start, 1)
     print(report.table(doc))
-    _write_json(LATEST, doc)
-    if not args.no_docs:
+    complete = args.workloads == list(WORKLOADS) and args.contenders == list(CONTENDERS)
+    out = _write_json(LATEST if complete else RUN_DIR / "results.json", doc)
+    if complete and not args.no_docs:
         report.write_docs(doc)
-    log(f"done in {doc['total_s']} s; wrote benchmarks/results/latest.json")
+    log(f"done in {doc['total_s']} s; wrote {out.relative_to(REPO)}")
+    if not complete:
+        log("a subset of workloads/contenders: latest.json and the docs page were left alone")
     return 0
 
 
@@ -346,6 +350,11 @@ def _median_int(values) -> int | None:
     return int(statistics.median(vals)) if vals else None
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds: children killed, servers stopped, CA removed
+
+
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    signal.signal(signal.SIGTERM, _terminate)
     sys.exit(main())

@@ -62,6 +62,14 @@ def child_env(extra: dict[str, str], home: Path) -> dict[str, str]:
     return env
 
 
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
 def run_child(
     contender: Contender,
     workload: str,
@@ -98,9 +106,11 @@ def run_child(
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            _kill(proc)
             return {"error": f"timed out after {timeout:.0f} s (killed)"}
+        except BaseException:  # Ctrl-C: the child has its own session and would live on
+            _kill(proc)
+            raise
     wall = time.perf_counter() - t0
     if not result_path.exists():
         tail = stderr_path.read_text(errors="replace").strip().splitlines()[-5:]
