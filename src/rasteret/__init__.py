@@ -23,12 +23,12 @@ _EXPORTS: dict[str, str] = {
     "build_from_stac": "rasteret.api",
     "build_from_table": "rasteret.api",
     "create_backend": "rasteret.io.backend",
-    "get_options": "rasteret.options",
+    "get_options": "rasteret._options",
     "load": "rasteret.collection",
-    "options": "rasteret.options",
+    "options": "rasteret._options",
     "register": "rasteret.catalog.registry",
     "register_local": "rasteret.api",
-    "set_options": "rasteret.options",
+    "set_options": "rasteret._options",
     "version": "rasteret._version",
 }
 

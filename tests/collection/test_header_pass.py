@@ -65,7 +65,7 @@ def test_progress_only_on_a_terminal(monkeypatch):
     assert show_progress(True) is False
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     assert show_progress(True) is True and show_progress(False) is False
-    from rasteret.options import options
+    from rasteret import options
 
     with options(progress=False):
         assert show_progress(None) is False

@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rasteret._options import get_options
 from rasteret.errors import RasteretError
 from rasteret.io.backend import Backend
-from rasteret.options import get_options
 from rasteret.tiff.model import TiffHeader
 
 HeaderReader = Callable[[str, Backend], Awaitable[TiffHeader]]

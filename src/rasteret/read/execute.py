@@ -14,8 +14,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rasteret._options import get_options
 from rasteret.errors import ObjectChangedError, RasteretError
-from rasteret.options import get_options
 from rasteret.read.plan import Plan
 from rasteret.tiff.engine import fetch_blocks
 

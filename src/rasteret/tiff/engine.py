@@ -47,9 +47,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rasteret._options import get_options
 from rasteret.errors import StorageError, TiffFormatError
 from rasteret.io import Backend, coalesce_ranges, default_backend, redact_url
-from rasteret.options import get_options
 from rasteret.tiff.decode import check_supported
 from rasteret.tiff.decode import decode_block as _decode_block
 from rasteret.tiff.model import ImageLayout
