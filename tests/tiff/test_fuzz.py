@@ -152,6 +152,17 @@ def _rasterio_read(data: bytes, window, level: int | None):
         return None
 
 
+def _assert_same(tif, ours: np.ndarray, theirs: np.ndarray) -> None:
+    """Exact equality, except YCbCr JPEG: rasterio's libjpeg 9 and libjpeg-turbo upsample chroma
+    differently (see test_special.py), so there the bound is the one stated for that case."""
+    image = tif.header.images[0]
+    if image.compression == 7 and image.photometric == 6:
+        diff = np.abs(ours.astype(np.int16) - theirs.astype(np.int16))
+        assert diff.max() <= 16 and diff.mean() < 1.0
+        return
+    assert np.array_equal(ours, theirs, equal_nan=ours.dtype.kind == "f")
+
+
 def check(data: bytes) -> None:
     store = MemoryStore()
     store.put("f.tif", data)
@@ -169,7 +180,7 @@ def check(data: bytes) -> None:
                     if ours.dtype == np.float16:
                         ours = ours.astype(np.float32)
                     if theirs.dtype == ours.dtype:
-                        assert np.array_equal(ours, theirs, equal_nan=ours.dtype.kind == "f")
+                        _assert_same(tif, ours, theirs)
         except TiffFormatError:
             return
 
