@@ -205,3 +205,40 @@ def test_descriptor_credentials_url_and_planetary_computer() -> None:
 def test_descriptor_with_bad_cloud_config_names_the_dataset() -> None:
     with pytest.raises(ConfigError, match="dataset 'x/bad'"):
         backend_for_descriptor({"id": "x/bad", "cloud_config": {"colour": "blue"}})
+
+
+def test_call_level_cloud_config_overrides_the_backends() -> None:
+    own = create_backend(
+        cloud_config={
+            "region": "eu-west-1",
+            "url_patterns": {"https://cdn.invalid/": "s3://old/"},
+        }
+    )
+    given = {"region": "us-west-2", "url_patterns": {"https://cdn.invalid/": "s3://new/"}}
+    filled = own.with_dataset(given)
+    assert filled.cloud_config.region == "eu-west-1"
+    assert filled.rewrite("https://cdn.invalid/a") == "s3://old/a"
+    forced = own.with_dataset(given, override=True)
+    assert forced.cloud_config.region == "us-west-2"
+    assert forced.rewrite("https://cdn.invalid/a") == "s3://new/a"
+    assert forced is own.with_dataset(given, override=True)  # cached: stores are shared
+
+
+def test_a_named_provider_survives_merging_with_the_default() -> None:
+    azure = create_backend(cloud_config={"provider": "azure", "endpoint": "http://127.0.0.1:9"})
+    merged = azure.with_dataset({"requester_pays": True}, override=True)
+    assert merged.cloud_config.provider == "azure"
+    assert merged.cloud_config.endpoint == "http://127.0.0.1:9"
+    plain = create_backend(cloud_config={"requester_pays": True})
+    assert plain.with_dataset({"provider": "gcs"}).cloud_config.provider == "gcs"
+
+
+def test_cloud_config_unregister() -> None:
+    from rasteret.io import CloudConfig
+
+    CloudConfig.register("RT-IO/Unregister", {"region": "eu-west-1"})
+    assert CloudConfig.get_config("rt-io/unregister").region == "eu-west-1"
+    removed = CloudConfig.unregister("rt-io/UNREGISTER")
+    assert removed is not None and removed.region == "eu-west-1"
+    assert CloudConfig.get_config("rt-io/unregister") is None
+    assert CloudConfig.unregister("rt-io/unregister") is None

@@ -161,6 +161,6 @@ def _record_side_tables(data_source: str, descriptor: DatasetDescriptor | None) 
     if descriptor is not None and descriptor.cloud_config:
         CloudConfig.register(data_source, descriptor.cloud_config)
     else:
-        # CloudConfig has no public removal; drop the stale entry so a re-registered dataset
-        # without a cloud config does not inherit the old one.
-        CloudConfig._registry.pop(data_source.lower(), None)
+        # Drop any stale entry so a re-registered dataset without a cloud config does not
+        # inherit the old one.
+        CloudConfig.unregister(data_source)

@@ -207,16 +207,23 @@ class Backend:
         requires_auth: bool = False,
         label: str | None = None,
         credential_provider: Any | None = None,
+        override: bool = False,
     ) -> Backend:
         """This backend's credentials and settings plus a dataset's access recipe (cached).
 
         The dataset's cloud config fills what this backend's own config leaves unset; URL
-        patterns are merged (this backend's win on the same prefix); ``credential_provider``
-        is used only for a store kind this backend has no provider for. When nothing changes,
-        this backend itself is returned; otherwise the derived backend is cached, so every
-        read of the dataset shares its stores.
+        patterns are merged (this backend's win on the same prefix); with ``override=True``
+        the given config wins instead (a ``cloud_config=`` passed to one call).
+        ``credential_provider`` is used only for a store kind this backend has no provider
+        for. When nothing changes, this backend itself is returned; otherwise the derived
+        backend is cached, so every read of the dataset shares its stores.
         """
-        config = _merge_cloud_configs(self.cloud_config, CloudConfig.from_value(cloud_config))
+        given = CloudConfig.from_value(cloud_config)
+        config = (
+            _merge_cloud_configs(given, self.cloud_config)
+            if override
+            else _merge_cloud_configs(self.cloud_config, given)
+        )
         provider = credential_provider if provider_kind_missing(self, credential_provider) else None
         if config == self.cloud_config and requires_auth <= self.requires_auth and not provider:
             return self  # nothing to add: share this backend's stores (labels alone don't count)
@@ -525,7 +532,14 @@ class Backend:
     async def get_range(
         self, url: str, start: int, end: int, *, etag: str | None = None
     ) -> memoryview:
-        """Bytes ``[start, end)`` of ``url``; with ``etag``, fail if the object changed."""
+        """Bytes ``[start, end)`` of ``url``; with ``etag``, fail if the object changed.
+
+        A URL that the cloud config rewrites is read from another origin than the one whose
+        ETag was recorded (ETags differ between servers for the same bytes), so it is not
+        compared there.
+        """
+        if etag is not None and self.rewrite(url) != url:
+            etag = None
         if etag is None:
 
             async def op(store: Any, key: str) -> memoryview:
@@ -659,12 +673,17 @@ def provider_kind_missing(backend: Backend, provider: Any | None) -> bool:
 
 
 def _merge_cloud_configs(own: CloudConfig | None, other: CloudConfig | None) -> CloudConfig | None:
-    """``own`` with the unset fields of ``other`` filled in and URL patterns merged."""
+    """``own`` with the unset fields of ``other`` filled in and URL patterns merged.
+
+    ``provider`` defaults to "aws", so another provider named by ``other`` counts as set.
+    """
     if own is None or other is None:
         return own or other
     merged = own.to_dict()
     for name, value in other.to_dict().items():
-        if name == "url_patterns":
+        if name == "provider":
+            merged[name] = own.provider if own.provider != "aws" else value
+        elif name == "url_patterns":
             merged[name] = {**value, **own.url_patterns}
         elif name == "requester_pays":
             merged[name] = own.requester_pays or value

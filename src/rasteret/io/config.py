@@ -111,6 +111,11 @@ class CloudConfig:
         cls._registry[data_source.lower()] = resolved
 
     @classmethod
+    def unregister(cls, data_source: str) -> CloudConfig | None:
+        """Forget the config of a data source; returns it, or None when none was registered."""
+        return cls._registry.pop((data_source or "").lower(), None)
+
+    @classmethod
     def get_config(cls, data_source: str) -> CloudConfig | None:
         """The config registered for a data source, or None."""
         return cls._registry.get((data_source or "").lower())
