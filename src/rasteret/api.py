@@ -29,10 +29,10 @@ from rasteret.ingest.normalize import parse_datetime
 from rasteret.ingest.pipeline import HeaderOptions, build_table, run_build
 from rasteret.ingest.plan import BuildPlan
 from rasteret.io.backend import Backend, default_backend
-from rasteret.io.config import CloudConfig
+from rasteret.io.config import CloudConfig, rewrite_url
 from rasteret.io.descriptor import backend_for_descriptor
 from rasteret.io.loop import run_sync
-from rasteret.io.urls import redact_url
+from rasteret.io.urls import redact_url, unsign_url
 from rasteret.tiff.model import TiffHeader
 
 log = logging.getLogger("rasteret")
@@ -83,16 +83,32 @@ def _backend(
     data_source: str,
     descriptor: DatasetDescriptor | None = None,
 ) -> Backend:
+    """The build's backend: the user's (or the default) plus the dataset's access recipe (its
+    descriptor, found by ``data_source`` when not given, else the CloudConfig registered for
+    ``data_source``); a ``cloud_config`` passed to the call wins over both."""
+    if descriptor is None and data_source:
+        descriptor = DatasetRegistry.get(data_source)
     if descriptor is not None:
         base = backend_for_descriptor(descriptor, backend)
     else:
         base = backend if backend is not None else default_backend()
-        config = CloudConfig.from_value(cloud_config) or CloudConfig.get_config(data_source)
-        if config is not None:
-            base = base.with_dataset(config)
-    if cloud_config is not None and descriptor is not None:
-        base = base.with_dataset(CloudConfig.from_value(cloud_config))
+        registered = CloudConfig.get_config(data_source) if data_source else None
+        if registered is not None:
+            base = base.with_dataset(registered)
+    config = CloudConfig.from_value(cloud_config)
+    if config is not None:
+        base = base.with_dataset(config, override=True)
     return base
+
+
+def _stored_href(backend: Backend) -> Any:
+    """href -> what a collection stores: signature parameters stripped (tokens expire and must
+    never be written; reads sign again), then the dataset's URL rewrites applied."""
+
+    def store(href: str) -> str:
+        return backend.rewrite(unsign_url(href))
+
+    return store
 
 
 def _cached(target: Path, key: str, force: bool, backend: Backend) -> Collection | None:
@@ -213,7 +229,7 @@ def build_from_stac(
         items, given_map, band_index_map, collection=collection, stac_api=stac_api, where=where
     )
     bands = stac_source.bands_from_items(
-        items, resolved_map, resolved_index, rewrite=io_backend.rewrite
+        items, resolved_map, resolved_index, rewrite=_stored_href(io_backend)
     )
     info = CollectionInfo(
         name=name,
@@ -377,13 +393,10 @@ def build_from_table(
     else:
         data = as_arrow(path)
     rows = table_source.load_rows(data, mapping, where=redact_url(source_label))
+    stored = _stored_href(io_backend)
 
     def rewrite(href: str) -> str:
-        for prefix in sorted(patterns, key=len, reverse=True):
-            if href.startswith(prefix):
-                href = patterns[prefix] + href[len(prefix) :]
-                break
-        return io_backend.rewrite(href)
+        return stored(rewrite_url(unsign_url(href), patterns))
 
     records, bands = table_source.map_rows(
         rows,

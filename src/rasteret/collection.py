@@ -796,11 +796,18 @@ def _is_number(v: Any) -> bool:
 # --- module functions -----------------------------------------------------------------------
 
 
-def load(path: str | os.PathLike[str], name: str = "") -> Collection:
-    """Open a collection by path (folder, ``.parquet`` file, URI) or registered dataset id."""
+def load(path: str | os.PathLike[str], name: str = "", *, backend: Any = None) -> Collection:
+    """Open a collection by path (folder, ``.parquet`` file, URI) or registered dataset id.
+
+    backend: what reads of the collection use (credentials, stores), combined with the
+    dataset's access recipe; without it, reads use the dataset's recipe and the default.
+    """
     text = os.fspath(path)
     if "://" in text or Path(text).expanduser().exists():
-        return Collection.from_parquet(text, name=name)
+        collection = Collection.from_parquet(text, name=name)
+        if backend is None:
+            return collection
+        return with_info(collection, collection.info, backend=backend)
     from rasteret.catalog.registry import DatasetRegistry
 
     descriptor = DatasetRegistry.get(text)
@@ -819,7 +826,7 @@ def load(path: str | os.PathLike[str], name: str = "") -> Collection:
 
     collection = Collection.from_parquet(uri, name=name)
     info = collection.info.with_(data_source=collection.data_source or descriptor.id)
-    return with_info(collection, info, backend=backend_for_descriptor(descriptor))
+    return with_info(collection, info, backend=backend_for_descriptor(descriptor, backend))
 
 
 def as_collection(

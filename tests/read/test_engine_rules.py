@@ -198,18 +198,21 @@ def test_record_without_crs_is_named(cogs, tmp_path, served):
 def test_backend_choice_order():
     from types import SimpleNamespace
 
-    from rasteret.io import CloudConfig
+    from rasteret.io import CloudConfig, create_backend
     from rasteret.read.api import _backend
 
-    own = object()
+    own = create_backend()
     coll = SimpleNamespace(backend=own, data_source="nowhere")
-    passed = object()
+    passed = create_backend()
     assert _backend(coll, passed, None, None) is passed
     assert _backend(coll, None, None, None) is own  # the build's backend (its credentials)
     config = CloudConfig(region="eu-west-1")
     made = _backend(coll, None, config, None)
     assert made is not own and made is _backend(coll, None, config, None)  # one per config
+    assert made.cloud_config.region == "eu-west-1"
     assert _backend(SimpleNamespace(), None, None, None) is None
+    custom = object()  # not a rasteret Backend: used as given
+    assert _backend(coll, custom, config, None) is custom
 
 
 def test_warnings_point_at_the_callers_line(cogs):

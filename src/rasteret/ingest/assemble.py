@@ -18,6 +18,7 @@ from rasteret.ingest import normalize, schema
 from rasteret.ingest.headers import HeaderPass
 from rasteret.ingest.plan import BandSource
 from rasteret.ingest.report import AssetFailure
+from rasteret.io.urls import is_signed_url, unsign_url
 from rasteret.tiff.model import TiffHeader
 
 
@@ -52,9 +53,28 @@ def prepare_records(records: pa.Table) -> pa.Table:
         schema.MONTH,
     }
     rest = [c for c in names if c not in reserved and not c.endswith(schema.BAND_SUFFIX)]
-    columns = {schema.ID: ids, schema.DATETIME: times, schema.GEOMETRY: geom, schema.BBOX: bbox}
-    columns.update({c: records.column(c) for c in rest})
+    columns = {
+        schema.ID: without_signatures(ids),
+        schema.DATETIME: times,
+        schema.GEOMETRY: geom,
+        schema.BBOX: bbox,
+    }
+    columns.update({c: without_signatures(records.column(c)) for c in rest})
     return pa.table(columns)
+
+
+_SIGNED = r"[?&](sig|x-amz-signature|x-goog-signature)="
+
+
+def without_signatures(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A string column with the signature parameters of signed URLs removed (a collection never
+    stores tokens: they expire, and reads sign again); other columns unchanged."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column
+    if not pc.any(pc.match_substring_regex(column, _SIGNED, ignore_case=True)).as_py():
+        return column
+    values = [v if v is None or not is_signed_url(v) else unsign_url(v) for v in column.to_pylist()]
+    return pa.array(values, column.type)
 
 
 def output_schema(records: pa.Table, bands: Sequence[BandSource]) -> pa.Schema:

@@ -26,6 +26,7 @@ from typing import Any
 import pyarrow as pa
 from pyproj import CRS
 
+from rasteret.catalog.registry import DatasetRegistry
 from rasteret.errors import (
     BandNotFoundError,
     CollectionError,
@@ -33,8 +34,9 @@ from rasteret.errors import (
     GeometryError,
     ReadError,
 )
-from rasteret.io.backend import create_backend
+from rasteret.io.backend import Backend, default_backend
 from rasteret.io.config import CloudConfig
+from rasteret.io.descriptor import backend_for_descriptor
 from rasteret.io.loop import run_sync
 from rasteret.read import assemble
 from rasteret.read.aoi import AoiOptions, Piece, plan_aoi
@@ -547,9 +549,6 @@ def _one_grid_crs(records: Sequence[RecordRef], bands: Sequence[str]) -> CRS | N
     return crs
 
 
-_BACKENDS: dict[str, Any] = {}
-
-
 def _settings(
     collection: Any,
     max_concurrent: int | None,
@@ -570,26 +569,25 @@ def _settings(
 
 
 def _backend(collection: Any, backend: Any, cloud_config: Any, data_source: str | None) -> Any:
-    """The backend of a read: the one passed, else one for the ``cloud_config`` / ``data_source``
-    passed, else the collection's own (the backend its build used), else one for the
-    collection's data source, else None (the process default). One backend per config."""
-    if backend is not None:
-        return backend
+    """The backend of a read: the one passed, else the collection's own (the backend its build
+    used), else the process default; plus the access recipe of the dataset (``data_source``
+    passed, else the collection's): its registered descriptor (cloud config, requires_auth,
+    credentials URL), else its registered CloudConfig. A ``cloud_config`` passed to the read
+    wins over both. None when nothing applies (the engine then uses the default backend).
+    Derived backends are cached by the base backend, so repeated reads share their stores."""
+    base = backend if backend is not None else getattr(collection, "backend", None)
+    if base is not None and not isinstance(base, Backend):
+        return base  # a custom backend object: used as given
+    source = data_source or getattr(collection, "data_source", None)
+    descriptor = DatasetRegistry.get(source) if source else None
+    if descriptor is not None:
+        base = backend_for_descriptor(descriptor, base)
+    elif source and (registered := CloudConfig.get_config(source)) is not None:
+        base = (base or default_backend()).with_dataset(registered)
     config = CloudConfig.from_value(cloud_config)
-    if config is None and data_source:
-        config = CloudConfig.get_config(data_source)
-    if config is None:
-        own = getattr(collection, "backend", None)
-        if own is not None:
-            return own
-        source = getattr(collection, "data_source", None)
-        config = CloudConfig.get_config(source) if source else None
-    if config is None:
-        return None
-    key = repr(config.to_dict())
-    if key not in _BACKENDS:
-        _BACKENDS[key] = create_backend(cloud_config=config)
-    return _BACKENDS[key]
+    if config is not None:
+        base = (base or default_backend()).with_dataset(config, override=True)
+    return base
 
 
 def _report_failures(
