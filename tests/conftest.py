@@ -37,6 +37,7 @@ os.environ.update(_ISOLATION)
 # The local registry and workspaces of the developer are never touched by tests.
 _HOME = tempfile.mkdtemp(prefix="rasteret-test-home-")
 os.environ["RASTERET_HOME"] = _HOME
+os.environ["RASTERET_WORKSPACE"] = os.path.join(_HOME, "workspace")
 os.environ.pop("RASTERET_LOCAL_DATASETS_PATH", None)
 
 
