@@ -12,7 +12,7 @@ import datetime as dt
 import html
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from rasteret.ingest.arrow import as_arrow
 from rasteret.ingest.metadata import RASTERET_KEY, CollectionInfo
 from rasteret.ingest.normalize import parse_datetime, to_wkb
 from rasteret.ingest.report import BuildReport
+from rasteret.ingest.rowcache import ROW, RowCache, Selection
 from rasteret.ingest.store import (
     check_schema,
     geo_metadata,
@@ -40,6 +41,7 @@ from rasteret.records import BandRef, RecordRef
 from rasteret.tiff.model import TiffHeader
 
 RECORD_BATCH_ROWS = 256
+_OVERRIDES = ("nodata", "scale", "offset")
 _ASSET_PREFIX = "\x00asset:"
 _GEOARROW_WKB = {
     b"ARROW:extension:name": b"geoarrow.wkb",
@@ -92,6 +94,9 @@ class Collection:
         self.path = path
         self.backend = backend
         self.build_report = build_report or self.info.report
+        # views share their root's in-memory rows; _filter is what selects theirs
+        self._rows = RowCache(dataset)
+        self._filter: ds.Expression | None = None
         self._legacy = any(
             S.is_legacy_band_type(dataset.schema.field(S.band_column(b)).type)
             for b in S.bands_in_schema(dataset.schema)
@@ -123,14 +128,17 @@ class Collection:
     def schema(self) -> pa.Schema:
         return self.dataset.schema
 
-    def _view(self, dataset: ds.Dataset) -> Collection:
-        return Collection(
+    def _view(self, dataset: ds.Dataset, expr: ds.Expression) -> Collection:
+        view = Collection(
             dataset,
             info=self.info,
             path=self.path,
             build_report=self.build_report,
             backend=self.backend,
         )
+        view._rows = self._rows
+        view._filter = expr if self._filter is None else self._filter & expr
+        return view
 
     # --- construction ------------------------------------------------------------------------
 
@@ -156,7 +164,7 @@ class Collection:
                 f"where() takes a pyarrow.compute expression, got {type(expr).__name__}"
             )
         try:
-            return self._view(self.dataset.filter(expr))
+            return self._view(self.dataset.filter(expr), expr)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
             raise CollectionError(
                 f"cannot filter with {expr}: {exc}; columns: {self.schema.names}"
@@ -434,8 +442,14 @@ class Collection:
         for b in dict.fromkeys([*wanted, *owners.values()]):
             if pa.types.is_struct(asset_type) and asset_type.get_field_index(b) >= 0:
                 read[_ASSET_PREFIX + b] = pc.field(S.ASSETS, b)  # only this band's href
-        for batch in self.dataset.to_batches(columns=read, batch_size=RECORD_BATCH_ROWS):
-            yield from self._records_of(batch, wanted, owners, props)
+        plain = {k: v for k, v in read.items() if k not in header_cols}
+        chosen = self._rows.select(plain, self._filter, header_cols)
+        if chosen is None:  # not cached (too large): scan the Parquet files
+            for batch in self.dataset.to_batches(columns=read, batch_size=RECORD_BATCH_ROWS):
+                yield from self._records_of(batch, wanted, owners, props, None)
+            return
+        for batch in chosen.table.to_batches(RECORD_BATCH_ROWS):
+            yield from self._records_of(batch, wanted, owners, props, chosen)
 
     def _owner_bands(self, bands: Sequence[str]) -> dict[str, str]:
         """``{band: band holding its file header}`` for bands stored in a shared file."""
@@ -486,6 +500,7 @@ class Collection:
         bands: Sequence[str],
         owners: Mapping[str, str],
         props: Sequence[str],
+        chosen: Selection | None,
     ) -> Iterator[RecordRef]:
         n = batch.num_rows
         names = batch.schema.names
@@ -500,15 +515,19 @@ class Collection:
             hrefs[b] = asset.field("href").to_pylist()
             has_index = asset.type.get_field_index("band_index") >= 0
             indexes[b] = asset.field("band_index").to_pylist() if has_index else [None] * n
-        headers = self._headers_of(batch, [*dict.fromkeys([*bands, *owners.values()])], hrefs)
-        band_fields = {
-            b: {
-                k: batch.column(S.band_column(b)).field(k).to_pylist()
-                for k in ("nodata", "scale", "offset")
-            }
-            for b in bands
-            if not self._legacy
-        }
+        rows = batch.column(ROW).to_numpy() if chosen is not None else np.arange(n)
+        headers = self._headers_of(
+            batch, [*dict.fromkeys([*bands, *owners.values()])], hrefs, rows, chosen
+        )
+        band_fields: dict[str, list[tuple[Any, Any, Any]]] = {}
+        for b in bands if not self._legacy else ():
+            column = _header_column(batch, chosen, b)
+
+            def overrides(pos: np.ndarray, column: Any = column) -> list[tuple[Any, Any, Any]]:
+                parts = [_take(column.field(k), rows, pos, chosen) for k in _OVERRIDES]
+                return list(zip(*(p.to_pylist() for p in parts), strict=True))
+
+            band_fields[b] = self._decoded(S.band_column(b) + ":overrides", rows, overrides, chosen)
         ids = batch.column(S.ID).to_pylist()
         times = batch.column(S.DATETIME).to_pylist() if S.DATETIME in names else [None] * n
         geoms = batch.column(S.GEOMETRY).to_pylist() if S.GEOMETRY in names else [None] * n
@@ -523,8 +542,8 @@ class Collection:
                     continue
                 url = hrefs[b][i] or header.source
                 index = indexes[b][i] or 0
-                fields = band_fields.get(b)
-                refs[b] = _band_ref(url, header, index, fields, i)
+                fields = band_fields[b][i] if b in band_fields else None
+                refs[b] = _band_ref(url, header, index, fields)
             box = boxes[i]
             yield RecordRef(
                 record_id=str(ids[i]),
@@ -541,20 +560,38 @@ class Collection:
         batch: pa.RecordBatch,
         bands: Sequence[str],
         hrefs: Mapping[str, list[str | None]],
+        rows: np.ndarray,
+        chosen: Selection | None,
     ) -> dict[str, list[TiffHeader | None]]:
+        """Each band's header per row of ``batch``; with the row cache, rebuilt once per row."""
+        crs = _legacy_crs(batch) if self._legacy else []
         out: dict[str, list[TiffHeader | None]] = {}
-        if self._legacy:
-            crs = _legacy_crs(batch)
-            for b in bands:
-                values = batch.column(S.band_column(b)).to_pylist()
-                out[b] = [
-                    S.decode_legacy_header(v, u or "", c) if v else None
-                    for v, u, c in zip(values, hrefs[b], crs, strict=True)
-                ]
-            return out
         for b in bands:
-            out[b] = S.decode_headers(batch.column(S.band_column(b)), hrefs[b])
+            column = _header_column(batch, chosen, b)
+
+            def decode(pos: np.ndarray, column: Any = column, urls: Any = hrefs[b]) -> list[Any]:
+                values = _take(column, rows, pos, chosen)
+                where = [urls[p] for p in pos]
+                if not self._legacy:
+                    return S.decode_headers(values, where)
+                return [
+                    S.decode_legacy_header(v, u or "", crs[p]) if v else None
+                    for v, u, p in zip(values.to_pylist(), where, pos, strict=True)
+                ]
+
+            out[b] = self._decoded(S.band_column(b), rows, decode, chosen)
         return out
+
+    def _decoded(
+        self,
+        key: str,
+        rows: np.ndarray,
+        decode: Callable[[np.ndarray], list[Any]],
+        chosen: Selection | None,
+    ) -> list[Any]:
+        if chosen is None:
+            return decode(np.arange(len(rows)))
+        return self._rows.decoded(key, rows, decode)
 
     # --- pixel reads (rasteret.read; see its functions for every option) -------------------
 
@@ -688,12 +725,9 @@ def _band_ref(
     url: str,
     header: TiffHeader,
     band_index: int,
-    fields: Mapping[str, list[Any]] | None,
-    i: int,
+    fields: tuple[Any, Any, Any] | None,
 ) -> BandRef:
-    nodata = fields["nodata"][i] if fields else None
-    scale = fields["scale"][i] if fields else None
-    offset = fields["offset"][i] if fields else None
+    nodata, scale, offset = fields or (None, None, None)
     if scale is None:
         scale = header.scales[band_index] if band_index < len(header.scales) else 1.0
     if offset is None:
@@ -706,6 +740,19 @@ def _band_ref(
         scale=float(scale),
         offset=float(offset),
     )
+
+
+def _header_column(batch: pa.RecordBatch, chosen: Selection | None, band: str) -> Any:
+    """The header column of ``band``: the batch's own, or the row cache's (all its rows)."""
+    name = S.band_column(band)
+    return chosen.headers[name] if chosen is not None else batch.column(name)
+
+
+def _take(column: Any, rows: np.ndarray, pos: np.ndarray, chosen: Selection | None) -> Any:
+    """Values of ``column`` at batch positions ``pos`` (cached columns are indexed by row)."""
+    if chosen is None:
+        return column if len(pos) == len(column) else column.take(pos)
+    return column.take(rows[pos])
 
 
 def _aware(value: Any) -> dt.datetime | None:
@@ -864,10 +911,12 @@ def as_collection(
 
 def with_info(collection: Collection, info: CollectionInfo, backend: Any = None) -> Collection:
     """The same view with other collection facts (and backend), as builds return it."""
-    return Collection(
+    view = Collection(
         collection.dataset,
         info=info,
         path=collection.path,
         build_report=info.report or collection.build_report,
         backend=backend if backend is not None else collection.backend,
     )
+    view._rows, view._filter = collection._rows, collection._filter
+    return view
