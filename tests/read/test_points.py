@@ -104,6 +104,53 @@ def test_match_latest_prefers_newest_valid_value(cogs):
     assert everything.num_rows == 4
 
 
+def test_record_columns_per_row(cogs):
+    """record_id / datetime (UTC, naive) / collection / band / CRS columns follow each row."""
+    from dataclasses import replace
+
+    from pyproj import CRS
+
+    cest = dt.timezone(dt.timedelta(hours=2))
+    a = make_record(
+        "a", {"b": (cogs["u16"].url, 0)}, when=dt.datetime(2024, 5, 1, 12, 0, tzinfo=cest)
+    )
+    b = make_record(
+        "b",
+        {"b": (cogs["u16"].url, 0), "c": (cogs["u8"].url, 0)},
+        when=dt.datetime(2024, 6, 1, 8, 30),
+    )
+    b = replace(b, collection="other")
+    c = replace(make_record("c", {"c": (cogs["u8"].url, 0)}), datetime=None, collection=None)
+    # UTM 33N with a 1 m false-easting shift: a CRS without an EPSG code
+    shifted = CRS.from_proj4(
+        "+proj=tmerc +lat_0=0 +lon_0=15 +k=0.9996 +x_0=500001 +y_0=0 +datum=WGS84 +units=m"
+        " +no_defs +type=crs"
+    )
+    pts = [(x + 1, y) for x, y in POINTS[:2]]
+    table = sample_points([a, b, c], pts, ["c", "b"], geometry_crs=shifted)
+    rows = [
+        (r["point_index"], r["record_id"], r["datetime"], r["collection"], r["band"])
+        for r in table.to_pylist()
+    ]
+    when_a, when_b = dt.datetime(2024, 5, 1, 10, 0), dt.datetime(2024, 6, 1, 8, 30)
+    assert rows == [
+        (0, "a", when_a, "tests", "b"),
+        (0, "b", when_b, "other", "c"),
+        (0, "b", when_b, "other", "b"),
+        (0, "c", None, None, "c"),
+        (1, "a", when_a, "tests", "b"),
+        (1, "b", when_b, "other", "c"),
+        (1, "b", when_b, "other", "b"),
+        (1, "c", None, None, "c"),
+    ]
+    assert table.schema.field("datetime").type == pa.timestamp("us")
+    assert table.column("point_crs").null_count == table.num_rows
+    assert set(table.column("raster_crs").to_pylist()) == {32633}
+    for row in table.to_pylist():
+        cog = cogs["u16"] if row["band"] == "b" else cogs["u8"]
+        assert row["value"] == expected(cog.path, [POINTS[row["point_index"]]])[0]
+
+
 def test_masked_pixels_come_back_as_nan(cogs):
     cog = cogs["masked"]
     record = make_record("r1", {"b": (cog.url, 0)})

@@ -7,8 +7,10 @@ row for it. Pixels under an internal mask come back as nodata (NaN when the band
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +20,7 @@ from rasteret.read.geometry import PointInput, transform_xy
 from rasteret.read.plan import Plan, Source
 from rasteret.read.window import fill_value, nodata_pixels
 from rasteret.records import RecordRef
+from rasteret.tiff.model import TiffHeader
 
 POINT_SAMPLES_SCHEMA = pa.schema(
     [
@@ -80,48 +83,62 @@ def plan_points(
 ) -> PointPlan:
     """One sample per (record, band) holding the points inside that band's raster."""
     out = PointPlan(covered=np.zeros(len(points), dtype=bool))
-    projected: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    pixels = _PixelFinder(points)
     for ri, record in enumerate(records):
         for band in bands:
             ref = record.bands.get(band)
             if ref is None or ref.header.crs is None:
                 continue
             header = ref.header
-            key = header.crs.to_wkt()
-            if key not in projected:
-                projected[key] = transform_xy(points.x, points.y, points.crs, header.crs)
-            xs, ys = projected[key]
-            rows, cols = rowcol(header.transform, xs, ys)
-            rows = np.asarray(rows, dtype=np.int64)
-            cols = np.asarray(cols, dtype=np.int64)
-            inside = (rows >= 0) & (rows < header.height) & (cols >= 0) & (cols < header.width)
-            idx = np.flatnonzero(inside)
+            idx, rows, cols, epsg = pixels.inside(header)
             if not len(idx):
                 continue
             out.covered[idx] = True
             dtype = np.dtype(header.images[0].dtype)
             values = np.full(len(idx), fill_value(dtype, ref.nodata), dtype=dtype)
             src = Source(ref.url, header.images[0], ref.band_index, header.etag)
-            out.plan.add_points(src, rows[idx], cols[idx], values, owner=ri)
+            out.plan.add_points(src, rows, cols, values, owner=ri)
             mask = None
             if header.masks and header.masks[0] is not None:
                 mask = np.zeros(len(idx), dtype=bool)
                 msrc = Source(ref.url, header.masks[0], 0, header.etag)
-                out.plan.add_points(msrc, rows[idx], cols[idx], mask, owner=ri, mask=True)
+                out.plan.add_points(msrc, rows, cols, mask, owner=ri, mask=True)
             out.samples.append(
-                Sample(
-                    ri,
-                    band,
-                    idx,
-                    values,
-                    mask,
-                    ref.nodata,
-                    ref.scale,
-                    ref.offset,
-                    header.crs.to_epsg(),
-                )
+                Sample(ri, band, idx, values, mask, ref.nodata, ref.scale, ref.offset, epsg)
             )
     return out
+
+
+class _PixelFinder:
+    """The pixels of the points in a raster grid, computed once per grid (the records of one
+    tile share it across dates) and the points projected once per CRS."""
+
+    def __init__(self, points: PointInput) -> None:
+        self._points = points
+        self._projected: dict[str, tuple[np.ndarray, np.ndarray, int | None]] = {}
+        self._grids: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray, Any]] = {}
+
+    def inside(self, header: TiffHeader) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+        """(point indices inside the raster, their rows, their cols, the raster's EPSG code)."""
+        crs = header.crs
+        assert crs is not None
+        crs_key = crs.srs or crs.to_wkt()
+        key = (crs_key, tuple(header.transform)[:6], header.width, header.height)
+        found = self._grids.get(key)
+        if found is not None:
+            return found
+        if crs_key not in self._projected:
+            p = self._points
+            self._projected[crs_key] = (*transform_xy(p.x, p.y, p.crs, crs), crs.to_epsg())
+        xs, ys, epsg = self._projected[crs_key]
+        rows, cols = rowcol(header.transform, xs, ys)
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        inside = (rows >= 0) & (rows < header.height) & (cols >= 0) & (cols < header.width)
+        idx = np.flatnonzero(inside)
+        found = (idx, rows[idx], cols[idx], epsg)
+        self._grids[key] = found
+        return found
 
 
 def samples_table(
@@ -162,22 +179,25 @@ def samples_table(
         point, record, band, value, rcrs = (a[keep] for a in (point, record, band, value, rcrs))
     order = np.lexsort((band, record, point))
     point, record, band, value, rcrs = (a[order] for a in (point, record, band, value, rcrs))
+    # per-record and per-band values are built once and gathered by index, not per row
+    take = pa.array(record, pa.int64())
     epsg = points.crs.to_epsg()
-    rec_ids = [records[i].record_id for i in record.tolist()]
-    times = [records[i].datetime for i in record.tolist()]
-    colls = [records[i].collection for i in record.tolist()]
     table = pa.table(
         {
             "point_index": pa.array(point, pa.int64()),
             "point_x": pa.array(points.x[point], pa.float64()),
             "point_y": pa.array(points.y[point], pa.float64()),
-            "point_crs": pa.array([epsg] * len(point), pa.int32()),
-            "record_id": pa.array(rec_ids, pa.string()),
-            "datetime": pa.array([_naive(t) for t in times], pa.timestamp("us")),
-            "collection": pa.array(colls, pa.string()),
-            "band": pa.array([band_order[i] for i in band.tolist()], pa.string()),
+            "point_crs": pa.nulls(len(point), pa.int32())
+            if epsg is None
+            else pa.array(np.full(len(point), epsg, dtype=np.int32)),
+            "record_id": pa.array([r.record_id for r in records], pa.string()).take(take),
+            "datetime": pa.array([_naive(r.datetime) for r in records], pa.timestamp("us")).take(
+                take
+            ),
+            "collection": pa.array([r.collection for r in records], pa.string()).take(take),
+            "band": pa.array(list(band_order), pa.string()).take(pa.array(band, pa.int64())),
             "value": pa.array(value, pa.float64()),
-            "raster_crs": pa.array([None if c < 0 else int(c) for c in rcrs], pa.int32()),
+            "raster_crs": pa.array(rcrs.astype(np.int32), pa.int32(), mask=rcrs < 0),
         },
         schema=POINT_SAMPLES_SCHEMA,
     )
@@ -203,12 +223,11 @@ def _latest(
     return np.sort(order[first])
 
 
-def _naive(value):  # noqa: ANN001, ANN202 - datetime or None
+def _naive(value: dt.datetime | None) -> dt.datetime | None:
+    """UTC wall time without tzinfo (the schema's naive timestamp)."""
     if value is None or value.tzinfo is None:
         return value
-    from datetime import UTC
-
-    return value.astimezone(UTC).replace(tzinfo=None)
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _with_attributes(table: pa.Table, points: PointInput, point_index: np.ndarray) -> pa.Table:
