@@ -19,12 +19,14 @@ class RasteretOptions:
     max_concurrent_requests: byte-range requests in flight per read call.
     coalesce_gap: merge two byte ranges of one file when at most this many bytes apart.
     decode_threads: size of the GIL-free decode pool (0 = number of cores).
+    block_cache_bytes: memory for decoded blocks kept between reads (0 disables the cache).
     """
 
     progress: bool = True
     max_concurrent_requests: int = 64
     coalesce_gap: int = 64 * 1024
     decode_threads: int = 0
+    block_cache_bytes: int = 256 * 1024 * 1024
 
 
 _lock = threading.Lock()
@@ -46,7 +48,7 @@ def _validated(**changes: object) -> RasteretOptions:
     for name in ("max_concurrent_requests",):
         if int(getattr(new, name)) < 1:
             raise ConfigError(f"option {name} must be >= 1, got {getattr(new, name)!r}")
-    for name in ("coalesce_gap", "decode_threads"):
+    for name in ("coalesce_gap", "decode_threads", "block_cache_bytes"):
         if int(getattr(new, name)) < 0:
             raise ConfigError(f"option {name} must be >= 0, got {getattr(new, name)!r}")
     return new

@@ -21,8 +21,17 @@ from rasterio.transform import from_origin
 from rasteret.io import Backend, run_sync
 from rasteret.records import BandRef, RecordRef
 from rasteret.tiff import read_header
+from rasteret.tiff.cache import clear_block_cache
 
 BUCKET = "read-tests"
+
+
+@pytest.fixture(autouse=True)
+def _empty_block_cache() -> None:
+    """Each test starts with an empty cache of decoded blocks, so request counts are its own."""
+    clear_block_cache()
+
+
 CRS = "EPSG:32633"
 ORIGIN = (500000.0, 5000000.0)
 RES = 10.0

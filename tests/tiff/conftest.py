@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from rasteret.tiff.cache import clear_block_cache
 from tests.tiff.matrix import Written, pairwise_cases, write_case
+
+
+@pytest.fixture(autouse=True)
+def _empty_block_cache() -> None:
+    """Each test starts with an empty cache of decoded blocks, so request counts are its own."""
+    clear_block_cache()
+
 
 CASES = pairwise_cases()
 

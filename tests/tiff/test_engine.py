@@ -16,6 +16,7 @@ from rasterio.transform import from_origin
 from rasteret.errors import ObjectChangedError, TiffFormatError
 from rasteret.io import Backend, run_sync
 from rasteret.tiff import BlockRef, fetch_blocks, open_geotiff
+from rasteret.tiff.cache import clear_block_cache
 from rasteret.tiff.engine import decode_pool
 
 
@@ -166,6 +167,7 @@ def test_if_match_detects_a_replaced_file(tmp_path: Path) -> None:
     assert backend.etags == [header.etag]
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    clear_block_cache()  # a cached block is the old version's pixels; this tests the fetch
     with pytest.raises(ObjectChangedError, match=r"e\.tif"):
         run_sync(fetch_blocks(items, backend=CountingBackend()))
 

@@ -11,6 +11,7 @@ import pytest
 from rasteret.errors import ObjectChangedError, ObjectNotFoundError
 from rasteret.io import create_backend, run_sync
 from rasteret.tiff import BlockRef, fetch_blocks, open_geotiff
+from rasteret.tiff.cache import clear_block_cache
 from tests.servers.moto import MotoServer
 from tests.servers.nginx import NginxServer
 from tests.tiff.compare import compare_with_rasterio
@@ -111,6 +112,7 @@ def test_replaced_object_fails_if_match_over_http(
     items = [(BlockRef(url, full, index, etag=header.etag), lambda b: None)]
     run_sync(fetch_blocks(items))
     shutil.copy(matrix_files[1].path, path)
+    clear_block_cache()  # a cached block is the old version's pixels; this tests the fetch
     with pytest.raises(ObjectChangedError, match="replaced.tif"):
         run_sync(fetch_blocks(items))
 
