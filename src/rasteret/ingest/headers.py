@@ -18,17 +18,21 @@ from typing import Any
 from rasteret._options import get_options
 from rasteret.errors import RasteretError
 from rasteret.io.backend import Backend
+from rasteret.tiff.header import read_header
 from rasteret.tiff.model import TiffHeader
 
 HeaderReader = Callable[[str, Backend], Awaitable[TiffHeader]]
 
 
+# The first request of each header: GDAL's COG layout puts every IFD and tile table first, and
+# those of typical COGs (Sentinel-2, Landsat, NAIP sizes, 256-1024 px tiles, overviews) take
+# under 32 KiB; larger headers grow the prefix with more requests.
+HEADER_PREFIX = 32 * 1024
+
+
 async def read_tiff_header(url: str, backend: Backend) -> TiffHeader:
     """Parse one file's header with the TIFF layer (one request for a typical COG)."""
-    from rasteret.tiff import open_geotiff_async
-
-    tiff = await open_geotiff_async(url, store=backend)
-    return tiff.header
+    return await read_header(url, backend=backend, prefix_size=HEADER_PREFIX)
 
 
 def show_progress(progress: bool | None) -> bool:

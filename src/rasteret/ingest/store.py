@@ -13,10 +13,13 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -124,65 +127,157 @@ def read_report(path: str | os.PathLike[str]) -> BuildReport | None:
         return None
 
 
-def _batches(schema: pa.Schema, tables: Iterable[pa.Table]) -> Iterator[pa.RecordBatch]:
+def _tables(schema: pa.Schema, tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
     for table in tables:
-        table = table.select(schema.names).cast(schema)
-        yield from table.to_batches(max_chunksize=ROWS_PER_GROUP)
+        yield table.select(schema.names).cast(schema)
+
+
+def write_options(schema: pa.Schema) -> dict[str, Any]:
+    """ParquetWriter settings: zstd; statistics only where filters use them (plain columns and
+    the bbox covering) and dictionaries only for plain string columns. A collection has
+    hundreds of leaf columns (every band's tile tables); statistics and dictionary pages on
+    those cost time and bytes and never prune anything."""
+    stats: list[str] = []
+    strings: list[str] = []
+    for f in schema:
+        if f.name == BBOX and pa.types.is_struct(f.type):
+            stats += [f"{BBOX}.{f.type.field(i).name}" for i in range(f.type.num_fields)]
+        elif not pa.types.is_nested(f.type):
+            stats.append(f.name)
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+                strings.append(f.name)
+    return {
+        "compression": "zstd",
+        "compression_level": ZSTD_LEVEL,
+        "write_statistics": stats,
+        "use_dictionary": strings,
+    }
 
 
 def _write_file(path: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> None:
-    with pq.ParquetWriter(
-        path, schema, compression="zstd", compression_level=ZSTD_LEVEL, write_statistics=True
-    ) as writer:
-        for batch in _batches(schema, tables):
-            writer.write_batch(batch, row_group_size=ROWS_PER_GROUP)
+    with pq.ParquetWriter(path, schema, **write_options(schema)) as writer:
+        buffer = _Buffer()
+        for table in _tables(schema, tables):
+            buffer.add(table)
+            if buffer.rows >= ROWS_PER_GROUP:  # write full row groups, keep the rest
+                rows = buffer.take()
+                full = rows.num_rows - rows.num_rows % ROWS_PER_GROUP
+                writer.write_table(rows.slice(0, full), row_group_size=ROWS_PER_GROUP)
+                if full < rows.num_rows:
+                    buffer.add(rows.slice(full))
+        if buffer.rows:
+            writer.write_table(buffer.take(), row_group_size=ROWS_PER_GROUP)
 
 
 def _write_folder(
     path: Path, schema: pa.Schema, tables: Iterable[pa.Table], partition_by: tuple[str, ...]
 ) -> None:
-    """Hive-partitioned files, written from this thread (row chunks are produced lazily here,
-    so the header pass and CRS handling never run on a writer thread)."""
+    """Hive-partitioned files. Row chunks are produced lazily in this thread (so the header
+    pass and CRS handling never run on a writer thread); rows are buffered per partition and
+    written as few, large row groups (each Parquet column chunk has a fixed cost), and the
+    last writes of all partitions run in parallel."""
     path.mkdir(parents=True)
     file_schema = pa.schema(
         [f for f in schema if f.name not in partition_by], metadata=schema.metadata
     )
-    writers: dict[tuple[Any, ...], pq.ParquetWriter] = {}
+    parts = _Partitions(path, file_schema, partition_by)
     try:
-        for batch in _batches(schema, tables):
-            table = pa.Table.from_batches([batch])
-            for key, part in _partitions(table, partition_by):
-                writer = writers.get(key)
-                if writer is None:
-                    folder = path.joinpath(
-                        *(f"{c}={_hive_value(v)}" for c, v in zip(partition_by, key, strict=True))
-                    )
-                    folder.mkdir(parents=True, exist_ok=True)
-                    writer = writers[key] = pq.ParquetWriter(
-                        folder / "part-0.parquet",
-                        file_schema,
-                        compression="zstd",
-                        compression_level=ZSTD_LEVEL,
-                        write_statistics=True,
-                    )
-                writer.write_table(part.select(file_schema.names), row_group_size=ROWS_PER_GROUP)
+        for table in _tables(schema, tables):
+            parts.add(table)
+        parts.flush_all()
     finally:
-        for writer in writers.values():
+        parts.close()
+
+
+@dataclass
+class _Buffer:
+    """Row chunks waiting to be written together."""
+
+    tables: list[pa.Table] = field(default_factory=list)
+    rows: int = 0
+
+    def add(self, table: pa.Table) -> None:
+        self.tables.append(table)
+        self.rows += table.num_rows
+
+    def take(self) -> pa.Table:
+        table = pa.concat_tables(self.tables)
+        self.tables, self.rows = [], 0
+        return table
+
+
+class _Partitions:
+    """One Parquet writer per Hive partition, fed from per-partition buffers. At most
+    ``ROWS_PER_GROUP`` rows wait in all buffers together (the fullest is written first)."""
+
+    def __init__(self, root: Path, schema: pa.Schema, partition_by: tuple[str, ...]) -> None:
+        self.root = root
+        self.schema = schema
+        self.partition_by = partition_by
+        self.options = write_options(schema)
+        self.buffers: dict[tuple[Any, ...], _Buffer] = {}
+        self.writers: dict[tuple[Any, ...], pq.ParquetWriter] = {}
+
+    def add(self, table: pa.Table) -> None:
+        for key, part in _partitions(table, self.partition_by):
+            self.buffers.setdefault(key, _Buffer()).add(part.select(self.schema.names))
+        while sum(b.rows for b in self.buffers.values()) > ROWS_PER_GROUP:
+            key = max(self.buffers, key=lambda k: self.buffers[k].rows)
+            self._write(key, self.buffers.pop(key).take())
+
+    def flush_all(self) -> None:
+        """Write every buffered row, one partition per thread (Parquet encoding and zstd run
+        without the GIL)."""
+        jobs = [(key, buf.take()) for key, buf in self.buffers.items() if buf.rows]
+        self.buffers.clear()
+        for key, _ in jobs:
+            self._writer(key)  # folders and writers are created in this thread
+        workers = min(len(jobs), os.cpu_count() or 1, 4)
+        if workers <= 1:
+            for key, table in jobs:
+                self._write(key, table)
+            return
+        with ThreadPoolExecutor(workers, thread_name_prefix="rasteret-write") as pool:
+            list(pool.map(lambda job: self._write(*job), jobs))
+
+    def close(self) -> None:
+        for writer in self.writers.values():
             writer.close()
+
+    def _write(self, key: tuple[Any, ...], table: pa.Table) -> None:
+        self._writer(key).write_table(table, row_group_size=ROWS_PER_GROUP)
+
+    def _writer(self, key: tuple[Any, ...]) -> pq.ParquetWriter:
+        writer = self.writers.get(key)
+        if writer is None:
+            folder = self.root.joinpath(
+                *(f"{c}={_hive_value(v)}" for c, v in zip(self.partition_by, key, strict=True))
+            )
+            folder.mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(folder / "part-0.parquet", self.schema, **self.options)
+            self.writers[key] = writer
+        return writer
 
 
 def _partitions(
     table: pa.Table, partition_by: tuple[str, ...]
 ) -> Iterator[tuple[tuple[Any, ...], pa.Table]]:
+    """``(key, rows)`` per distinct partition key, rows in input order (one sort, then
+    zero-copy slices)."""
     if not partition_by:
         yield (), table
         return
-    keys = table.select(list(partition_by)).to_pylist()
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for i, row in enumerate(keys):
-        groups.setdefault(tuple(row[c] for c in partition_by), []).append(i)
-    for key, rows in groups.items():
-        yield key, table.take(pa.array(rows, pa.int64()))
+    order = pc.sort_indices(
+        table.select(list(partition_by)),
+        sort_keys=[(c, "ascending", "at_end") for c in partition_by],
+    )
+    table = table.take(order)
+    keys = list(zip(*(table.column(c).to_pylist() for c in partition_by), strict=True))
+    start = 0
+    for i in range(1, len(keys) + 1):
+        if i == len(keys) or keys[i] != keys[start]:
+            yield keys[start], table.slice(start, i - start)
+            start = i
 
 
 def _hive_value(value: Any) -> str:
