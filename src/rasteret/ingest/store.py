@@ -226,23 +226,29 @@ class _Partitions:
             self._write(key, self.buffers.pop(key).take())
 
     def flush_all(self) -> None:
-        """Write every buffered row, one partition per thread (Parquet encoding and zstd run
-        without the GIL)."""
+        """Write every buffered row and close every file, one partition per thread (Parquet
+        encoding, zstd and footers run without the GIL)."""
         jobs = [(key, buf.take()) for key, buf in self.buffers.items() if buf.rows]
+        jobs += [(key, None) for key in self.writers if key not in self.buffers]
         self.buffers.clear()
-        for key, _ in jobs:
-            self._writer(key)  # folders and writers are created in this thread
         workers = min(len(jobs), os.cpu_count() or 1, 4)
         if workers <= 1:
-            for key, table in jobs:
-                self._write(key, table)
+            for job in jobs:
+                self._finish(*job)
             return
         with ThreadPoolExecutor(workers, thread_name_prefix="rasteret-write") as pool:
-            list(pool.map(lambda job: self._write(*job), jobs))
+            list(pool.map(lambda job: self._finish(*job), jobs))
 
     def close(self) -> None:
+        """Close the files still open (after a failure)."""
         for writer in self.writers.values():
             writer.close()
+        self.writers.clear()
+
+    def _finish(self, key: tuple[Any, ...], table: pa.Table | None) -> None:
+        if table is not None:
+            self._write(key, table)
+        self.writers.pop(key).close()
 
     def _write(self, key: tuple[Any, ...], table: pa.Table) -> None:
         self._writer(key).write_table(table, row_group_size=ROWS_PER_GROUP)
