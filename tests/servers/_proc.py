@@ -1,4 +1,5 @@
-"""Process plumbing shared by the test servers: free ports, PID files, readiness checks, log tails.
+"""Process plumbing shared by the test servers: free ports, PID files, readiness checks, log tails,
+and :class:`LoopbackServer`, the base of every server that runs as child processes.
 
 Every server child runs in its own session, is recorded in ``<repo>/.run/<name>-<pid>.pid`` while
 alive (``.ci/run`` kills leftovers from there) and is stopped by its PID, never by name.
@@ -18,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, Self
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_DIR = REPO_ROOT / ".run"
@@ -213,3 +215,95 @@ def run_checked(
         tail = "\n".join(out.splitlines()[-40:])
         raise ServerStartError(f"{what} failed with status {res.returncode}:\n{tail}")
     return out
+
+
+class LoopbackServer:
+    """Base of the servers run as child processes: one temp workdir, the children started by
+    :meth:`_spawn` (stopped in reverse order), port-collision retries, a context manager.
+
+    Subclasses set :attr:`kind` (workdir prefix) and implement :meth:`_start`; :meth:`start`
+    stops whatever was started and removes the workdir when :meth:`_start` fails.
+    """
+
+    kind = "server"
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.workdir: Path | None = None
+        self._procs: list[ManagedProcess] = []
+
+    @property
+    def pid(self) -> int:
+        """PID of the first child process (the server itself for single-process servers)."""
+        if not self._procs:
+            raise RuntimeError(f"{self.kind} is not started")
+        return self._procs[0].pid
+
+    @property
+    def pids(self) -> list[int]:
+        """PIDs of the child processes, in start order."""
+        return [p.pid for p in self._procs]
+
+    def start(self) -> Self:
+        self.workdir = make_workdir(self.kind)
+        try:
+            self._start(self.workdir)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, workdir: Path) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        while self._procs:
+            self._procs.pop().stop()
+        if self.workdir is not None:
+            remove_workdir(self.workdir)
+            self.workdir = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _spawn(self, name: str, argv: Sequence[Any], **options: Any) -> ManagedProcess:
+        """Start a child process owned by this server (options of :class:`ManagedProcess`)."""
+        proc = ManagedProcess(name, argv, **options)
+        self._procs.append(proc)
+        proc.start()
+        return proc
+
+    def _serve(
+        self,
+        name: str,
+        argv: Sequence[Any],
+        *,
+        ready: Callable[[], bool],
+        timeout: float = 30,
+        logs: Sequence[Path] = (),
+        failed: Callable[[], bool] | None = None,
+        **options: Any,
+    ) -> ManagedProcess:
+        """:meth:`_spawn` a child and wait until ``ready()`` (see :meth:`ManagedProcess.wait_ready`)."""
+        proc = self._spawn(name, argv, **options)
+        proc.wait_ready(ready, timeout=timeout, what=name, logs=logs, failed=failed)
+        return proc
+
+    def _on_free_port(self, launch: Callable[[int], object], attempts: int = 3) -> int:
+        """Run ``launch(port)`` on a free port; when another process took the port first, stop
+        what ``launch`` started and retry on a fresh port. Returns the port that worked."""
+        for attempt in range(attempts):
+            port = free_port()
+            started = len(self._procs)
+            try:
+                launch(port)
+                return port
+            except ServerStartError as e:
+                while len(self._procs) > started:
+                    self._procs.pop().stop()
+                if attempt == attempts - 1 or not port_collision(e):
+                    raise
+        raise AssertionError("unreachable")

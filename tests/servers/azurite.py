@@ -17,16 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-from tests.servers._proc import (
-    REPO_ROOT,
-    ManagedProcess,
-    ServerStartError,
-    free_port,
-    make_workdir,
-    port_collision,
-    port_open,
-    remove_workdir,
-)
+from tests.servers._proc import REPO_ROOT, LoopbackServer, ServerStartError, port_open
 
 ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = (
@@ -89,13 +80,10 @@ def account_sas(expires_at: datetime, *, permissions: str = "rwdlac") -> str:
     )
 
 
-class AzuriteServer:
+class AzuriteServer(LoopbackServer):
     """azurite-blob on 127.0.0.1 (``account_url`` = http://127.0.0.1:PORT/devstoreaccount1)."""
 
-    def __init__(self) -> None:
-        self.port = 0
-        self.workdir: Path | None = None
-        self._proc: ManagedProcess | None = None
+    kind = "azurite"
 
     @property
     def account_url(self) -> str:
@@ -105,50 +93,22 @@ class AzuriteServer:
         """The production-style URL of a blob (what a STAC item would hold)."""
         return f"https://{ACCOUNT}.blob.core.windows.net/{container}/{key}"
 
-    def start(self) -> AzuriteServer:
+    def _start(self, workdir: Path) -> None:
         binary = azurite_binary()
-        self.workdir = make_workdir("azurite")
-        for attempt in range(3):
-            self.port = free_port()
-            self._proc = ManagedProcess(
+
+        def launch(port: int) -> None:
+            self.port = port
+            argv = [binary, "--blobHost", "127.0.0.1", "--blobPort", port, "--inMemoryPersistence",
+                    "--disableTelemetry", "--skipApiVersionCheck", "--loose"]  # fmt: skip
+            self._serve(
                 "azurite",
-                [
-                    binary,
-                    "--blobHost",
-                    "127.0.0.1",
-                    "--blobPort",
-                    str(self.port),
-                    "--inMemoryPersistence",
-                    "--disableTelemetry",
-                    "--skipApiVersionCheck",
-                    "--loose",
-                ],
-                log_path=self.workdir / "azurite.log",
-                cwd=self.workdir,
+                argv,
+                ready=lambda: port_open(port),
+                log_path=workdir / "azurite.log",
+                cwd=workdir,
             )
-            self._proc.start()
-            try:
-                self._proc.wait_ready(lambda: port_open(self.port), timeout=30, what="azurite")
-                return self
-            except ServerStartError as e:
-                if attempt == 2 or not port_collision(e):
-                    self.stop()
-                    raise
-        return self
 
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.stop()
-            self._proc = None
-        if self.workdir is not None:
-            remove_workdir(self.workdir)
-            self.workdir = None
-
-    def __enter__(self) -> AzuriteServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._on_free_port(launch)
 
     def _admin_query(self) -> str:
         return account_sas(datetime.now(UTC) + timedelta(minutes=30))

@@ -18,63 +18,30 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tests.servers._proc import (
-    REPO_ROOT,
-    ManagedProcess,
-    ServerStartError,
-    free_port,
-    http_ok,
-    make_workdir,
-    port_collision,
-    remove_workdir,
-)
+from tests.servers._proc import REPO_ROOT, LoopbackServer, http_ok
 
 
-class GcsServer:
+class GcsServer(LoopbackServer):
     """The patched GCS emulator on 127.0.0.1 (``url`` = http://127.0.0.1:PORT), stopped on exit."""
 
-    def __init__(self) -> None:
-        self.port = 0
-        self.workdir: Path | None = None
-        self._proc: ManagedProcess | None = None
+    kind = "gcs"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> GcsServer:
-        self.workdir = make_workdir("gcs")
-        for attempt in range(3):
-            self.port = free_port()
-            self._proc = ManagedProcess(
+    def _start(self, workdir: Path) -> None:
+        def launch(port: int) -> None:
+            self.port = port
+            self._serve(
                 "gcs-emulator",
-                [sys.executable, "-m", "tests.servers.gcs", "--port", str(self.port)],
-                log_path=self.workdir / "gcs.log",
+                [sys.executable, "-m", "tests.servers.gcs", "--port", port],
+                ready=lambda: http_ok(f"{self.url}/"),
+                log_path=workdir / "gcs.log",
                 cwd=REPO_ROOT,
             )
-            self._proc.start()
-            try:
-                self._proc.wait_ready(lambda: http_ok(f"{self.url}/"), timeout=30, what="gcs")
-                return self
-            except ServerStartError as e:
-                if attempt == 2 or not port_collision(e):
-                    self.stop()
-                    raise
-        return self
 
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.stop()
-            self._proc = None
-        if self.workdir is not None:
-            remove_workdir(self.workdir)
-            self.workdir = None
-
-    def __enter__(self) -> GcsServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._on_free_port(launch)
 
     def create_bucket(self, name: str) -> None:
         """Create bucket ``name`` through the JSON API."""

@@ -19,15 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.servers._proc import (
-    ManagedProcess,
-    ServerStartError,
-    free_port,
-    http_ok,
-    make_workdir,
-    port_collision,
-    remove_workdir,
-)
+from tests.servers._proc import LoopbackServer, http_ok
 
 REGION = "us-east-1"
 
@@ -72,15 +64,15 @@ def read_only_policy(bucket: str) -> dict[str, Any]:
     }
 
 
-class MotoServer:
+class MotoServer(LoopbackServer):
     """moto_server on 127.0.0.1 (``endpoint`` = http://127.0.0.1:PORT), stopped on exit."""
 
+    kind = "moto"
+
     def __init__(self, *, iam_auth: bool = False) -> None:
+        super().__init__()
         self.iam_auth = iam_auth
-        self.port = 0
-        self.workdir: Path | None = None
         self.admin_keys: AccessKeys = DUMMY_KEYS
-        self._proc: ManagedProcess | None = None
 
     @property
     def endpoint(self) -> str:
@@ -88,46 +80,24 @@ class MotoServer:
 
     url = endpoint
 
-    @property
-    def pid(self) -> int:
-        if self._proc is None:
-            raise RuntimeError("moto is not started")
-        return self._proc.pid
-
-    def start(self) -> MotoServer:
-        self.workdir = make_workdir("moto")
-        for attempt in range(3):
-            self.port = free_port()
-            try:
-                self._launch()
-                break
-            except ServerStartError as e:
-                if attempt == 2 or not port_collision(e):
-                    self.stop()
-                    raise
-        if self.iam_auth:
-            try:
-                self._enable_iam_auth()
-            except Exception:
-                self.stop()
-                raise
-        return self
-
-    def _launch(self) -> None:
-        assert self.workdir is not None
+    def _start(self, workdir: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
         env["INITIAL_NO_AUTH_ACTION_COUNT"] = "inf"
-        self._proc = ManagedProcess(
-            "moto",
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            log_path=self.workdir / "moto.log",
-            env=env,
-            cwd=self.workdir,
-        )
-        self._proc.start()
-        self._proc.wait_ready(
-            lambda: http_ok(f"{self.endpoint}/moto-api/data.json"), timeout=30, what="moto_server"
-        )
+
+        def launch(port: int) -> None:
+            self.port = port
+            self._serve(
+                "moto",
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", port],
+                ready=lambda: http_ok(f"{self.endpoint}/moto-api/data.json"),
+                log_path=workdir / "moto.log",
+                env=env,
+                cwd=workdir,
+            )
+
+        self._on_free_port(launch)
+        if self.iam_auth:
+            self._enable_iam_auth()
 
     def _enable_iam_auth(self) -> None:
         # Auth is off while the admin user is created, then enforced for every later request.
@@ -140,20 +110,6 @@ class MotoServer:
         )
         with urllib.request.urlopen(req, timeout=10) as r:
             r.read()
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.stop()
-            self._proc = None
-        if self.workdir is not None:
-            remove_workdir(self.workdir)
-            self.workdir = None
-
-    def __enter__(self) -> MotoServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def client(self, service: str = "s3", keys: AccessKeys | None = None) -> Any:
         """A boto3 client for this server (admin keys by default, dummy keys without IAM)."""

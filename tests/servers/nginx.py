@@ -20,15 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.servers._proc import (
-    ManagedProcess,
-    ServerStartError,
-    free_port,
-    log_tail,
-    make_workdir,
-    port_collision,
-    remove_workdir,
-)
+from tests.servers._proc import LoopbackServer, ServerStartError, log_tail
 from tests.servers.tls import LocalCA
 
 LOG_FORMAT = (
@@ -74,16 +66,16 @@ def nginx_binary() -> str:
     return found
 
 
-class NginxServer:
+class NginxServer(LoopbackServer):
     """nginx serving ``root`` on 127.0.0.1 (``https=True``: TLS with a throwaway CA in ``ca_file``)."""
 
+    kind = "nginx"
+
     def __init__(self, root: Path, *, https: bool = False) -> None:
+        super().__init__()
         self.root = Path(root).resolve()
         self.https = https
-        self.port = 0
-        self.workdir: Path | None = None
         self.ca: LocalCA | None = None
-        self._proc: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
@@ -105,33 +97,17 @@ class NginxServer:
             raise RuntimeError("nginx is not started")
         return self.workdir / "access.log"
 
-    @property
-    def pid(self) -> int:
-        if self._proc is None:
-            raise RuntimeError("nginx is not started")
-        return self._proc.pid
-
-    def start(self) -> NginxServer:
+    def _start(self, workdir: Path) -> None:
         if not self.root.is_dir():
             raise ServerStartError(f"nginx root {self.root} is not a directory")
         binary = nginx_binary()
-        self.workdir = make_workdir("nginx")
-        (self.workdir / "tmp").mkdir()
+        (workdir / "tmp").mkdir()
         if self.https:
-            self.ca = LocalCA.create(self.workdir / "tls")
-        for attempt in range(3):
-            self.port = free_port()
-            try:
-                self._launch(binary)
-                return self
-            except ServerStartError as e:
-                if attempt == 2 or not port_collision(e):
-                    raise
-        raise AssertionError("unreachable")
+            self.ca = LocalCA.create(workdir / "tls")
+        self._on_free_port(lambda port: self._launch(binary, workdir, port))
 
-    def _launch(self, binary: str) -> None:
-        wd = self.workdir
-        assert wd is not None
+    def _launch(self, binary: str, wd: Path, port: int) -> None:
+        self.port = port
         tls = ""
         if self.ca:
             tls = f"    ssl_certificate {self.ca.cert_file};\n    ssl_certificate_key {self.ca.key_file};\n"
@@ -139,7 +115,7 @@ class NginxServer:
         conf.write_text(
             CONFIG.format(
                 wd=wd,
-                port=self.port,
+                port=port,
                 ssl=" ssl" if self.https else "",
                 tls=tls,
                 root=self.root,
@@ -148,19 +124,15 @@ class NginxServer:
         )
         (wd / "access.log").write_text("")
         error_log = wd / "error.log"
-        self._proc = ManagedProcess(
+        self._serve(
             "nginx",
             [binary, "-p", wd, "-e", error_log, "-c", conf],
-            log_path=wd / "stdout.log",
-            cwd=wd,
-        )
-        self._proc.start()
-        self._proc.wait_ready(
-            self._answers,
+            ready=self._answers,
             timeout=15,
-            what="nginx",
             logs=[error_log],
             failed=lambda: "[emerg]" in log_tail(error_log),
+            log_path=wd / "stdout.log",
+            cwd=wd,
         )
 
     def _answers(self) -> bool:
@@ -173,20 +145,6 @@ class NginxServer:
             return e.headers.get("Server", "").startswith("nginx")
         except (OSError, ValueError):
             return False
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.stop()
-            self._proc = None
-        if self.workdir is not None:
-            remove_workdir(self.workdir)
-            self.workdir = None
-
-    def __enter__(self) -> NginxServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def mark(self) -> int:
         """The number of requests logged so far; pass it to :meth:`requests` as ``since``."""

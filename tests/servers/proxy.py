@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.servers._proc import REPO_ROOT, ManagedProcess, log_tail, make_workdir, remove_workdir
+from tests.servers._proc import REPO_ROOT, LoopbackServer, log_tail
 from tests.servers.tls import LocalCA
 
 
@@ -40,7 +40,7 @@ def _upstream_address(upstream: str) -> str:
     return upstream
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     """The proxy process; ``url`` is where clients connect instead of the upstream.
 
     mode: ``"http"`` (parses HTTP/1.1: rules and request log) or ``"tcp"`` (pipes bytes:
@@ -51,6 +51,8 @@ class FaultProxy:
     tls: serve HTTPS to clients with this CA's server certificate (http mode).
     cpus: pin the proxy process to these CPUs (benchmarks keep it off the measured cores).
     """
+
+    kind = "proxy"
 
     def __init__(
         self,
@@ -63,6 +65,7 @@ class FaultProxy:
         tls: LocalCA | None = None,
         cpus: set[int] | None = None,
     ) -> None:
+        super().__init__()
         self.upstream = _upstream_address(upstream)
         self.latency_ms = latency_ms
         self.bandwidth_mbps = bandwidth_mbps
@@ -70,10 +73,7 @@ class FaultProxy:
         self.record = record
         self.tls = tls
         self.cpus = cpus
-        self.port = 0
         self.control_port = 0
-        self.workdir: Path | None = None
-        self._proc: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
@@ -81,14 +81,7 @@ class FaultProxy:
 
     endpoint = url
 
-    @property
-    def pid(self) -> int:
-        if self._proc is None:
-            raise RuntimeError("proxy is not started")
-        return self._proc.pid
-
-    def start(self) -> FaultProxy:
-        self.workdir = make_workdir("proxy")
+    def _start(self, workdir: Path) -> None:
         argv = [sys.executable, "-m", "tests.servers.proxy", "--upstream", self.upstream]
         argv += ["--mode", self.mode, "--latency-ms", str(self.latency_ms)]
         if self.bandwidth_mbps:
@@ -97,13 +90,10 @@ class FaultProxy:
             argv.append("--no-record")
         if self.tls:
             argv += ["--tls-cert", str(self.tls.cert_file), "--tls-key", str(self.tls.key_file)]
-        log = self.workdir / "proxy.log"
-        self._proc = ManagedProcess("proxy", argv, log_path=log, cwd=REPO_ROOT)
-        self._proc.start()
+        proc = self._spawn("proxy", argv, log_path=workdir / "proxy.log", cwd=REPO_ROOT)
         if self.cpus:
-            os.sched_setaffinity(self._proc.pid, self.cpus)
-        self._proc.wait_ready(self._read_ports, timeout=20, what="test proxy")
-        return self
+            os.sched_setaffinity(proc.pid, self.cpus)
+        proc.wait_ready(self._read_ports, timeout=20, what="test proxy")
 
     def _read_ports(self) -> bool:
         assert self.workdir is not None
@@ -114,20 +104,6 @@ class FaultProxy:
             self.port, self.control_port = int(listening[1]), int(control[1])
             return True
         return False
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.stop()
-            self._proc = None
-        if self.workdir is not None:
-            remove_workdir(self.workdir)
-            self.workdir = None
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ---- control -----------------------------------------------------------------------
     def _call(self, method: str, path: str, body: Any = None) -> Any:

@@ -18,17 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.servers._proc import (
-    REPO_ROOT,
-    ManagedProcess,
-    ServerStartError,
-    free_port,
-    http_ok,
-    make_workdir,
-    port_collision,
-    remove_workdir,
-    run_checked,
-)
+from tests.servers._proc import REPO_ROOT, LoopbackServer, ServerStartError, http_ok, run_checked
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 POSTGIS_CONTROL = Path("/usr/share/postgresql/15/extension/postgis.control")
@@ -51,19 +41,20 @@ def _as_dict(obj: JsonLike) -> dict[str, Any]:
     return dict(obj) if isinstance(obj, Mapping) else obj.to_dict()
 
 
-class StacApiServer:
-    """stac-fastapi-pgstac on 127.0.0.1 over a private pgstac database, loaded with STAC JSON."""
+class StacApiServer(LoopbackServer):
+    """stac-fastapi-pgstac on 127.0.0.1 over a private pgstac database, loaded with STAC JSON.
+
+    ``pids`` are postgres's then the API's."""
+
+    kind = "stac"
 
     def __init__(
         self, items: Iterable[JsonLike] = (), collections: Iterable[JsonLike] = ()
     ) -> None:
+        super().__init__()
         self._initial_items = [_as_dict(i) for i in items]
         self._initial_collections = [_as_dict(c) for c in collections]
-        self.port = 0
         self.pg_port = 0
-        self.workdir: Path | None = None
-        self._pg: ManagedProcess | None = None
-        self._api: ManagedProcess | None = None
         self._user = "postgres" if os.geteuid() == 0 else None
 
     @property
@@ -75,31 +66,19 @@ class StacApiServer:
         """libpq URL of the pgstac database (trust auth, loopback)."""
         return f"postgresql://postgres:postgres@127.0.0.1:{self.pg_port}/pgstac"
 
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in (self._pg, self._api) if p is not None]
-
-    def start(self) -> StacApiServer:
+    def _start(self, workdir: Path) -> None:
         if not (PG_BIN / "postgres").exists() or not POSTGIS_CONTROL.exists():
             raise ServerStartError(
                 "PostgreSQL 15 + PostGIS are not installed: run `bash tools/system-deps.sh` (as root)"
             )
         venv_bin = ensure_stac_env()
-        self.workdir = make_workdir("stac")
-        try:
-            self._start_postgres()
-            self._init_pgstac(venv_bin)
-            self.add_collections(self._initial_collections)
-            self.add_items(self._initial_items)
-            self._start_api(venv_bin)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self._start_postgres(workdir)
+        self._init_pgstac(venv_bin)
+        self.add_collections(self._initial_collections)
+        self.add_items(self._initial_items)
+        self._start_api(workdir, venv_bin)
 
-    def _start_postgres(self) -> None:
-        wd = self.workdir
-        assert wd is not None
+    def _start_postgres(self, wd: Path) -> None:
         os.chmod(wd, 0o755)
         pgdata, sock = wd / "pgdata", wd / "sock"
         for d in (pgdata, sock):
@@ -115,28 +94,26 @@ class StacApiServer:
             user=self._user,
             cwd=wd,
         )  # fmt: skip
-        for attempt in range(3):
-            self.pg_port = free_port()
-            self._pg = ManagedProcess(
+
+        def launch(port: int) -> None:
+            self.pg_port = port
+            self._serve(
                 "postgres",
                 [
-                    PG_BIN / "postgres", "-D", pgdata, "-p", str(self.pg_port),
+                    PG_BIN / "postgres", "-D", pgdata, "-p", port,
                     "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sock}",
                     "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                     "-c", "max_connections=60", "-c", "shared_buffers=64MB",
                 ],
+                ready=self._pg_ready,
+                timeout=20,
                 log_path=wd / "postgres.log",
                 user=self._user,
                 cwd=wd,
                 stop_signal=signal.SIGINT,  # fast shutdown: ends every backend
             )  # fmt: skip
-            self._pg.start()
-            try:
-                self._pg.wait_ready(self._pg_ready, timeout=20, what="postgres")
-                return
-            except ServerStartError as e:
-                if attempt == 2 or not port_collision(e):
-                    raise
+
+        self._on_free_port(launch)
 
     def _pg_ready(self) -> bool:
         try:
@@ -178,9 +155,7 @@ class StacApiServer:
             )
         self._psql("\n".join(sql))
 
-    def _start_api(self, venv_bin: Path) -> None:
-        wd = self.workdir
-        assert wd is not None
+    def _start_api(self, wd: Path, venv_bin: Path) -> None:
         env = _clean_env() | {
             "PGUSER": "postgres",
             "PGPASSWORD": "postgres",
@@ -192,27 +167,22 @@ class StacApiServer:
             "STAC_FASTAPI_LANDING_ID": "rasteret-test",
             "STAC_FASTAPI_VERSION": "test",
         }
-        for attempt in range(3):
-            self.port = free_port()
-            self._api = ManagedProcess(
+
+        def launch(port: int) -> None:
+            self.port = port
+            self._serve(
                 "stac-api",
                 [
                     venv_bin / "uvicorn", "stac_fastapi.pgstac.app:create_app", "--factory",
-                    "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+                    "--host", "127.0.0.1", "--port", port, "--workers", "1",
                 ],
+                ready=lambda: http_ok(f"{self.url}/_mgmt/ping"),
                 log_path=wd / "uvicorn.log",
                 env=env,
                 cwd=wd,
             )  # fmt: skip
-            self._api.start()
-            try:
-                self._api.wait_ready(
-                    lambda: http_ok(f"{self.url}/_mgmt/ping"), timeout=30, what="stac-fastapi"
-                )
-                return
-            except ServerStartError as e:
-                if attempt == 2 or not port_collision(e):
-                    raise
+
+        self._on_free_port(launch)
 
     def add_collections(self, collections: Iterable[JsonLike]) -> None:
         """Insert or replace STAC collections (dicts or pystac objects)."""
@@ -230,23 +200,6 @@ class StacApiServer:
         sql = ["SET search_path=pgstac,public;"]
         sql += [f"SELECT {function}(${tag}${p}${tag}$::jsonb);" for p in payloads]
         self._psql("\n".join(sql))
-
-    def stop(self) -> None:
-        if self._api is not None:
-            self._api.stop()
-            self._api = None
-        if self._pg is not None:
-            self._pg.stop()
-            self._pg = None
-        if self.workdir is not None:
-            remove_workdir(self.workdir)
-            self.workdir = None
-
-    def __enter__(self) -> StacApiServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _clean_env() -> dict[str, str]:

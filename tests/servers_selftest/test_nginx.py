@@ -141,7 +141,7 @@ def test_failed_start_reports_log_tail_and_cleans_up(tmp_path: Path, monkeypatch
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        monkeypatch.setattr("tests.servers.nginx.free_port", lambda: port)
+        monkeypatch.setattr("tests.servers._proc.free_port", lambda: port)
         before = set(RUN_DIR.glob("nginx-*.pid"))
         server = NginxServer(tmp_path)
         try:
