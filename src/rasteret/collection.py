@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import math
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +25,7 @@ import pyarrow.dataset as ds
 import shapely
 
 from rasteret.errors import BandNotFoundError, CollectionError, GeometryError
+from rasteret.ingest import naming
 from rasteret.ingest import schema as S
 from rasteret.ingest.arrow import as_arrow
 from rasteret.ingest.metadata import RASTERET_KEY, CollectionInfo
@@ -39,6 +41,12 @@ from rasteret.ingest.store import (
 )
 from rasteret.records import BandRef, RecordRef
 from rasteret.tiff.model import TiffHeader
+
+if TYPE_CHECKING:
+    from affine import Affine
+    from pyproj import CRS
+
+    from rasteret.accessor import RasterAccessor
 
 RECORD_BATCH_ROWS = 256
 _OVERRIDES = ("nodata", "scale", "offset")
@@ -143,12 +151,35 @@ class Collection:
     # --- construction ------------------------------------------------------------------------
 
     @classmethod
-    def from_parquet(cls, path: str | os.PathLike[str], name: str = "") -> Collection:
-        """Open a collection folder or Parquet file written by a build or :meth:`export`."""
+    def from_parquet(
+        cls,
+        path: str | os.PathLike[str],
+        name: str = "",
+        *,
+        data_source: str = "",
+        defer_dataset_open: bool = False,
+    ) -> Collection:
+        """Open a collection folder or Parquet file written by a build or :meth:`export`.
+
+        data_source: dataset id to record (default: the one stored in the file).
+        defer_dataset_open: accepted for the reference's signature; opening reads only the
+            file listing and footers, so there is nothing to defer.
+        """
         dataset = open_dataset(path)
         text = os.fspath(path)
         report = read_report(text) if "://" not in text else None
-        return cls(dataset, name=name, path=text, build_report=report)
+        return cls(dataset, name=name, data_source=data_source, path=text, build_report=report)
+
+    @staticmethod
+    def create_name(custom_name: str, date_range: tuple[Any, Any], data_source: str) -> str:
+        """The reference's standard name ``{custom}_{YYYYMM-MM}_{source}`` (see
+        :func:`rasteret.ingest.naming.create_name`)."""
+        return naming.create_name(custom_name, date_range, data_source)
+
+    @staticmethod
+    def parse_name(name: str) -> dict[str, str | None]:
+        """``custom_name`` / ``data_source`` / ``name`` of a :meth:`create_name` name."""
+        return naming.parse_name(name)
 
     @classmethod
     def from_arrow(cls, data: Any, **kwargs: Any) -> Collection:
@@ -347,6 +378,59 @@ class Collection:
         col = self.dataset.to_table(columns=[S.DATETIME]).column(0)
         return pc.min(col).as_py(), pc.max(col).as_py()
 
+    def native_res(self, band: str | None = None) -> tuple[float, float]:
+        """Pixel size ``(x_res, y_res)`` of ``band`` (default: the first) in its CRS units, from
+        the first record with a header for it."""
+        band = self._one_band(band)
+        for record in self.iter_records([band], columns=[]):
+            ref = record.bands.get(band)
+            if ref is not None:
+                t = ref.header.transform
+                return (math.hypot(t.a, t.d), math.hypot(t.b, t.e))
+        raise CollectionError(f"no record of this view has a header for band {band!r}")
+
+    def footprints(self, *, crs: Any = None, band: str | None = None) -> Any:
+        """Each record's raster extent from ``band``'s header (default: the first band), as a
+        GeoDataFrame with ``id``, ``datetime``, ``geometry``.
+
+        Exact pixel-grid boxes in each record's CRS; with ``crs=`` (EPSG code or any CRS
+        input) they are reprojected with densified edges. Without it the frame has the
+        records' CRS when they share one, else none. Records without a header for ``band``
+        are left out.
+        """
+        import geopandas as gpd
+        from pyproj import CRS
+
+        band = self._one_band(band)
+        target = CRS.from_user_input(crs) if crs is not None else None
+        ids, times, geoms, native = [], [], [], set()
+        for record in self.iter_records([band], columns=[]):
+            ref = record.bands.get(band)
+            if ref is None:
+                continue
+            header = ref.header
+            geom = _grid_box(header.transform, header.width, header.height)
+            if target is not None and header.crs != target:
+                if header.crs is None:
+                    raise CollectionError(
+                        f"record {record.record_id!r} has no CRS for band {band!r}: its "
+                        f"footprint cannot be put in {crs!r}"
+                    )
+                geom = _reproject(geom, header.crs, target)
+            native.add(header.crs)
+            ids.append(record.record_id)
+            times.append(record.datetime)
+            geoms.append(geom)
+        out_crs = target or (next(iter(native)) if len(native) == 1 else None)
+        return gpd.GeoDataFrame({"id": ids, "datetime": times}, geometry=geoms, crs=out_crs)
+
+    def _one_band(self, band: str | None) -> str:
+        if band is not None:
+            return self.resolve_bands([band])[0]
+        if not self.bands:
+            raise BandNotFoundError("this collection has no band headers ('{band}_metadata')")
+        return self.bands[0]
+
     def head(self, n: int = 5, columns: Sequence[str] | None = None) -> pa.Table:
         """The first ``n`` rows."""
         return self.dataset.head(n, columns=self._columns(columns))
@@ -359,17 +443,53 @@ class Collection:
             "name": self.name,
             "records": len(self),
             "bands": self.bands,
-            "crs": self.crs,
+            "crs": self.epsg,
+            "crs_names": self.crs,
             "bounds": self.bounds,
             "date_range": (start, end),
             "data_source": self.data_source,
-            "source": self.info.source,
+            "source": self.data_source,
+            "built_from": self.info.source,
             "kind": self.info.kind,
             "path": self.path,
             "schema_version": "1 (reference 0.4)" if self._legacy else self.info.schema_version,
             "columns": self.schema.names,
             "build": report.summary() if report else None,
             "failed_assets": len(report.failures) if report else 0,
+        }
+        if start and end:
+            data["dates"] = (start.date().isoformat(), end.date().isoformat())
+        return DescribeResult(data)
+
+    def compare_to_catalog(self) -> DescribeResult:
+        """This collection beside its dataset registry entry (matched by ``data_source`` id or
+        STAC collection): bands present and missing, dates against the source's range,
+        coverage, authentication and licence."""
+        from rasteret.catalog.registry import DatasetRegistry
+
+        source = self.data_source
+        entry = DatasetRegistry.get(source) if source else None
+        if entry is None and source:
+            entry = next((d for d in DatasetRegistry.list() if d.stac_collection == source), None)
+        if entry is None:
+            raise CollectionError(
+                f"no dataset registry entry for data_source={source!r}; use describe() for a "
+                "summary of the collection alone"
+            )
+        summary = self.describe().data
+        catalog_bands = list(entry.band_map or {})
+        data = {k: summary[k] for k in ("name", "records", "bands", "bounds", "crs")}
+        data["missing_bands"] = [b for b in catalog_bands if b not in self.bands]
+        if "dates" in summary:
+            data["dates"] = summary["dates"]
+        data["source"] = source
+        data["catalog"] = {
+            "name": entry.name,
+            "all_bands": catalog_bands,
+            "temporal_range": entry.temporal_range,
+            "spatial_coverage": entry.spatial_coverage,
+            "requires_auth": entry.requires_auth,
+            "license": entry.license,
         }
         return DescribeResult(data)
 
@@ -619,6 +739,28 @@ class Collection:
 
         return sample_points(self, points, bands, **kwargs)
 
+    async def iterate_rasters(
+        self, data_source: str | None = None, bands: Sequence[str] | None = None
+    ) -> AsyncIterator[RasterAccessor]:
+        """One :class:`~rasteret.accessor.RasterAccessor` per record, with the headers of
+        ``bands`` (default: every band); ``data_source`` overrides the collection's."""
+        from rasteret.accessor import RasterAccessor
+
+        source = data_source or self.data_source
+        for record in self.iter_records(bands if bands is not None else self._all_bands()):
+            yield RasterAccessor(record, source, self.backend)
+
+    async def get_first_raster(self) -> RasterAccessor:
+        """The :class:`~rasteret.accessor.RasterAccessor` of the first record."""
+        async for raster in self.iterate_rasters():
+            return raster
+        raise CollectionError("this collection view has no records")
+
+    def _all_bands(self) -> list[str]:
+        if not self.bands:
+            raise BandNotFoundError("this collection has no band headers ('{band}_metadata')")
+        return self.bands
+
     # --- persistence -------------------------------------------------------------------------
 
     def export(
@@ -676,7 +818,7 @@ class Collection:
                     "path": str(child),
                     "kind": kind,
                     "data_source": info.data_source,
-                    "date_range": (info.start_date, info.end_date),
+                    "date_range": _iso_dates(info.start_date, info.end_date),
                     "size": dataset.count_rows(),
                     "bands": S.bands_in_schema(dataset.schema),
                     "created": info.created,
@@ -701,8 +843,10 @@ class DescribeResult:
                 value = f"{len(value)} columns"
             elif key == "date_range":
                 value = " .. ".join(v.isoformat() if v else "?" for v in value)
-            elif isinstance(value, list):
+            elif isinstance(value, list | tuple):
                 value = ", ".join(map(str, value))
+            elif isinstance(value, dict):
+                value = "; ".join(f"{k}: {v}" for k, v in value.items())
             rows.append((key, "" if value is None else str(value)))
         return rows
 
@@ -755,6 +899,23 @@ def _take(column: Any, rows: np.ndarray, pos: np.ndarray, chosen: Selection | No
     return column.take(rows[pos])
 
 
+def _grid_box(transform: Affine, width: int, height: int) -> shapely.Polygon:
+    """The extent of a width x height pixel grid: its four corners through the transform
+    (counter-clockwise; a box unless the grid is rotated)."""
+    corners = [transform * xy for xy in ((0, 0), (width, 0), (width, height), (0, height))]
+    return shapely.geometry.polygon.orient(shapely.Polygon(corners), 1.0)
+
+
+def _reproject(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:
+    """``geom`` in ``dst``, edges densified (64 points a side) so curved edges stay close."""
+    from pyproj import Transformer
+
+    xmin, ymin, xmax, ymax = geom.bounds
+    dense = shapely.segmentize(geom, max(xmax - xmin, ymax - ymin) / 64)
+    to = Transformer.from_crs(src, dst, always_xy=True)
+    return shapely.transform(dense, lambda xy: np.column_stack(to.transform(xy[:, 0], xy[:, 1])))
+
+
 def _aware(value: Any) -> dt.datetime | None:
     if value is None:
         return None
@@ -792,6 +953,13 @@ def _geometry_types_of(collection: Collection) -> list[str]:
         except (KeyError, ValueError):
             pass
     return []
+
+
+def _iso_dates(start: dt.datetime | None, end: dt.datetime | None) -> tuple[str, str] | None:
+    """``(first day, last day)`` as ISO dates, as the reference lists them."""
+    if start is None or end is None:
+        return None
+    return (start.date().isoformat(), end.date().isoformat())
 
 
 def _kind_from_name(name: str) -> str:

@@ -208,7 +208,7 @@ def list_collections(args: argparse.Namespace) -> int:
     found = Collection.list_collections(args.workspace_dir)
     rows = []
     for c in found:
-        start, end = c["date_range"]
+        start, end = c["date_range"] or (None, None)
         rows.append(
             {
                 "name": c["name"],
@@ -217,8 +217,8 @@ def list_collections(args: argparse.Namespace) -> int:
                 "data_source": c["data_source"],
                 "size": c["size"],
                 "bands": c["bands"],
-                "date_start": start.date().isoformat() if start else None,
-                "date_end": end.date().isoformat() if end else None,
+                "date_start": start,
+                "date_end": end,
                 "path": c["path"],
             }
         )
