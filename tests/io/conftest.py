@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from tests.geotiff import noise, write_geotiff
 from tests.servers.azurite import AzuriteServer, container_sas
 from tests.servers.credentials import CredentialsServer
 from tests.servers.gcs import GcsServer
@@ -35,27 +35,9 @@ COG_KEY = "scenes/a/cog.tif"
 @pytest.fixture(scope="session")
 def cog_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 300x300 uint16 DEFLATE COG with 128-px tiles and an overview (about 200 KB)."""
-    import rasterio
-    from rasterio.transform import from_origin
-
     path = tmp_path_factory.mktemp("io-cog") / "cog.tif"
-    rng = np.random.default_rng(7)
-    data = rng.integers(0, 4000, size=(300, 300), dtype="uint16")
-    with rasterio.open(
-        path,
-        "w",
-        driver="COG",
-        width=300,
-        height=300,
-        count=1,
-        dtype="uint16",
-        crs="EPSG:32633",
-        transform=from_origin(500000, 5000000, 10, 10),
-        compress="DEFLATE",
-        blocksize=128,
-        overviews="AUTO",
-    ) as dst:
-        dst.write(data, 1)
+    data = noise(1, 300, 300, seed=7, high=4000)
+    write_geotiff(path, data, driver="COG", compress="DEFLATE", blocksize=128, overviews="AUTO")
     return path
 
 

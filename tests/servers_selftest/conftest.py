@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from rasterio.transform import from_origin
 
+from tests.geotiff import noise, write_geotiff
 from tests.servers._proc import RUN_DIR, port_open
 
 
@@ -17,24 +17,8 @@ from tests.servers._proc import RUN_DIR, port_open
 def cog_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 600x520 uint16 DEFLATE GeoTIFF with 256x256 tiles (so reads span several tiles)."""
     path = tmp_path_factory.mktemp("selftest-data") / "cog.tif"
-    rng = np.random.default_rng(7)
-    data = rng.integers(0, 4000, size=(520, 600), dtype="uint16")
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=600,
-        height=520,
-        count=1,
-        dtype="uint16",
-        crs="EPSG:32633",
-        transform=from_origin(500000, 5000000, 10, 10),
-        tiled=True,
-        blockxsize=256,
-        blockysize=256,
-        compress="deflate",
-    ) as dst:
-        dst.write(data, 1)
+    data = noise(1, 520, 600, seed=7, high=4000)
+    write_geotiff(path, data, tiled=True, blockxsize=256, blockysize=256, compress="deflate")
     return path
 
 

@@ -16,7 +16,7 @@ import rasterio
 from obstore.store import HTTPStore, S3Store
 from rasterio.session import AWSSession
 
-from tests.servers._proc import RUN_DIR, ServerStartError
+from tests.servers._proc import ServerStartError
 from tests.servers.nginx import NginxServer
 from tests.servers_selftest.conftest import assert_stopped
 
@@ -142,7 +142,8 @@ def test_failed_start_reports_log_tail_and_cleans_up(tmp_path: Path, monkeypatch
         taken.listen()
         port = taken.getsockname()[1]
         monkeypatch.setattr("tests.servers._proc.free_port", lambda: port)
-        before = set(RUN_DIR.glob("nginx-*.pid"))
+        run_dir = tmp_path / "run"  # this test's PID files only (other runs share .run/)
+        monkeypatch.setattr("tests.servers._proc.RUN_DIR", run_dir)
         server = NginxServer(tmp_path)
         try:
             with pytest.raises(ServerStartError, match="Address already in use") as err:
@@ -150,4 +151,4 @@ def test_failed_start_reports_log_tail_and_cleans_up(tmp_path: Path, monkeypatch
         finally:
             server.stop()
     assert "error.log" in str(err.value)
-    assert set(RUN_DIR.glob("nginx-*.pid")) <= before
+    assert run_dir.is_dir() and list(run_dir.iterdir()) == []

@@ -5,35 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
-from rasterio.transform import from_origin
 
 from rasteret.errors import ObjectChangedError, TiffFormatError
 from rasteret.io import Backend, run_sync
 from rasteret.tiff import BlockRef, fetch_blocks, open_geotiff
 from rasteret.tiff.cache import clear_block_cache
 from rasteret.tiff.engine import decode_pool
-
-
-def gtiff(path: Path, data: np.ndarray, **options: object) -> Path:
-    count, h, w = data.shape
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with rasterio.open(
-            path, "w", driver="GTiff", width=w, height=h, count=count, dtype=data.dtype,
-            crs="EPSG:32633", transform=from_origin(0, 0, 1, 1), **options,
-        ) as dst:  # fmt: skip
-            dst.write(data)
-    return path
-
-
-def noise(count: int, h: int, w: int, dtype: str = "uint16") -> np.ndarray:
-    return np.random.default_rng(3).integers(0, 5000, size=(count, h, w)).astype(dtype)
+from tests.geotiff import noise, write_geotiff
 
 
 class CountingBackend(Backend):
@@ -65,8 +48,14 @@ class CountingBackend(Backend):
 @pytest.fixture
 def tiled(tmp_path: Path) -> Path:
     """128x96 uint16, 3 bands pixel-interleaved, 32x32 DEFLATE tiles (4x3 tiles)."""
-    return gtiff(tmp_path / "t.tif", noise(3, 96, 128), tiled=True, blockxsize=32,
-                 blockysize=32, compress="DEFLATE")  # fmt: skip
+    return write_geotiff(
+        tmp_path / "t.tif",
+        noise(3, 96, 128),
+        tiled=True,
+        blockxsize=32,
+        blockysize=32,
+        compress="DEFLATE",
+    )
 
 
 def collect(store: dict[int, list[np.ndarray | None]], key: int):
@@ -117,8 +106,9 @@ def test_requests_in_flight_never_exceed_the_limit(tiled: Path) -> None:
 def test_progress_counts_every_item_including_sparse(tmp_path: Path) -> None:
     data = noise(1, 64, 64)
     data[:, :32, :] = 0
-    path = gtiff(tmp_path / "sp.tif", data, tiled=True, blockxsize=32, blockysize=32,
-                 sparse_ok=True)  # fmt: skip
+    path = write_geotiff(
+        tmp_path / "sp.tif", data, tiled=True, blockxsize=32, blockysize=32, sparse_ok=True
+    )
     layout = open_geotiff(str(path)).header.full
     assert int(layout.byte_counts[0]) == 0 and int(layout.byte_counts[3]) > 0
     got: dict[int, list] = {}
@@ -138,15 +128,21 @@ def test_progress_counts_every_item_including_sparse(tmp_path: Path) -> None:
 
 def test_block_shapes_follow_the_sink_contract(tmp_path: Path) -> None:
     # striped 50x45: RowsPerStrip 20 -> strips of 20, 20, 5 rows
-    strips = gtiff(tmp_path / "s.tif", noise(2, 45, 50), blockysize=20)
+    strips = write_geotiff(tmp_path / "s.tif", noise(2, 45, 50), blockysize=20)
     layout = open_geotiff(str(strips)).header.full
     got: dict[int, list] = {}
     items = [(BlockRef(str(strips), layout, i), collect(got, i)) for i in range(3)]
     run_sync(fetch_blocks(items))
     assert [got[i][0].shape for i in range(3)] == [(20, 50, 2), (20, 50, 2), (5, 50, 2)]
     # planar tiles: one sample per block, full tile size including padding
-    planar = gtiff(tmp_path / "p.tif", noise(2, 45, 50), tiled=True, blockxsize=32,
-                   blockysize=32, interleave="band")  # fmt: skip
+    planar = write_geotiff(
+        tmp_path / "p.tif",
+        noise(2, 45, 50),
+        tiled=True,
+        blockxsize=32,
+        blockysize=32,
+        interleave="band",
+    )
     layout = open_geotiff(str(planar)).header.full
     got = {}
     last = layout.block_index(1, 1, plane=1)
@@ -158,7 +154,9 @@ def test_block_shapes_follow_the_sink_contract(tmp_path: Path) -> None:
 
 
 def test_if_match_detects_a_replaced_file(tmp_path: Path) -> None:
-    path = gtiff(tmp_path / "e.tif", noise(1, 64, 64), tiled=True, blockxsize=32, blockysize=32)
+    path = write_geotiff(
+        tmp_path / "e.tif", noise(1, 64, 64), tiled=True, blockxsize=32, blockysize=32
+    )
     header = open_geotiff(str(path)).header
     assert header.etag
     items = [(BlockRef(str(path), header.full, 0, etag=header.etag), lambda b: None)]
@@ -173,8 +171,14 @@ def test_if_match_detects_a_replaced_file(tmp_path: Path) -> None:
 
 
 def test_decode_errors_name_url_and_block(tmp_path: Path) -> None:
-    path = gtiff(tmp_path / "c.tif", noise(1, 64, 64), tiled=True, blockxsize=32,
-                 blockysize=32, compress="ZSTD")  # fmt: skip
+    path = write_geotiff(
+        tmp_path / "c.tif",
+        noise(1, 64, 64),
+        tiled=True,
+        blockxsize=32,
+        blockysize=32,
+        compress="ZSTD",
+    )
     data = bytearray(path.read_bytes())
     layout = open_geotiff(str(path)).header.full
     start = int(layout.offsets[2])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,35 +11,19 @@ import rasterio
 import rasterio.shutil
 import tifffile
 from rasterio.enums import Resampling
-from rasterio.transform import from_origin
 
 from rasteret.errors import TiffFormatError, UnsupportedTiffError
 from rasteret.io import run_sync
 from rasteret.tiff import open_geotiff, parse_header_bytes, read_header
+from tests.geotiff import noise, write_geotiff
 from tests.tiff.compare import compare_with_rasterio
-
-
-def gtiff(path: Path, data: np.ndarray, **options: object) -> Path:
-    count, h, w = data.shape
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with rasterio.open(
-            path, "w", driver="GTiff", width=w, height=h, count=count, dtype=data.dtype,
-            crs="EPSG:32633", transform=from_origin(500000, 5000000, 10, 10), **options,
-        ) as dst:  # fmt: skip
-            dst.write(data)
-    return path
-
-
-def noise(count: int, h: int, w: int, dtype: str = "uint16") -> np.ndarray:
-    return np.random.default_rng(0).integers(0, 3000, size=(count, h, w)).astype(dtype)
 
 
 @pytest.fixture(scope="module")
 def cog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """GDAL COG driver output: 1100x700x3 uint16 DEFLATE, 256 tiles, overviews, internal mask."""
     folder = tmp_path_factory.mktemp("hdr-cog")
-    src = gtiff(folder / "src.tif", noise(3, 700, 1100), tiled=True)
+    src = write_geotiff(folder / "src.tif", noise(3, 700, 1100), tiled=True)
     mask = np.full((700, 1100), 255, "uint8")
     mask[100:300, 200:500] = 0
     with rasterio.open(src, "r+") as dst:
@@ -73,7 +56,7 @@ def test_small_prefix_grows_and_parses_the_same(cog: Path) -> None:
 
 
 def test_ifds_at_the_end_cost_one_more_request(tmp_path: Path) -> None:
-    path = gtiff(tmp_path / "late.tif", noise(1, 700, 1100), tiled=True)
+    path = write_geotiff(tmp_path / "late.tif", noise(1, 700, 1100), tiled=True)
     with rasterio.open(path, "r+") as dst:
         dst.build_overviews([2, 4], Resampling.nearest)
     assert path.stat().st_size > 4 * 64 * 1024
@@ -85,10 +68,15 @@ def test_ifds_at_the_end_cost_one_more_request(tmp_path: Path) -> None:
 def test_large_tile_table_is_fetched_in_one_growth(tmp_path: Path) -> None:
     data = np.zeros((1, 2048, 2048), "uint8")
     data[0, :16, :16] = 5
-    path = gtiff(
-        tmp_path / "many.tif", data, tiled=True, blockxsize=16, blockysize=16, sparse_ok=True,
+    path = write_geotiff(
+        tmp_path / "many.tif",
+        data,
+        tiled=True,
+        blockxsize=16,
+        blockysize=16,
+        sparse_ok=True,
         compress="DEFLATE",
-    )  # fmt: skip
+    )
     tif = open_geotiff(str(path))
     assert len(tif.header.full.offsets) == 128 * 128
     assert tif.header_requests == 2
@@ -96,7 +84,7 @@ def test_large_tile_table_is_fetched_in_one_growth(tmp_path: Path) -> None:
 
 
 def test_file_shorter_than_prefix(tmp_path: Path) -> None:
-    path = gtiff(tmp_path / "tiny.tif", noise(1, 4, 5))
+    path = write_geotiff(tmp_path / "tiny.tif", noise(1, 4, 5))
     assert path.stat().st_size < 64 * 1024
     tif = open_geotiff(str(path))
     assert tif.header_requests == 1
@@ -123,8 +111,9 @@ def test_tifffile_pages_and_byte_orders(tmp_path: Path, order: str, bigtiff: boo
 
 @pytest.fixture
 def small(tmp_path: Path) -> tuple[Path, bytes]:
-    path = gtiff(tmp_path / "small.tif", noise(1, 64, 64), tiled=True, blockxsize=32,
-                 blockysize=32)  # fmt: skip
+    path = write_geotiff(
+        tmp_path / "small.tif", noise(1, 64, 64), tiled=True, blockxsize=32, blockysize=32
+    )
     return path, path.read_bytes()
 
 
@@ -203,8 +192,9 @@ def test_image_size_that_does_not_fit_the_tile_table(small: tuple[Path, bytes]) 
 
 
 def test_decoded_size_mismatch_is_reported_with_block(tmp_path: Path) -> None:
-    path = gtiff(tmp_path / "raw.tif", noise(1, 64, 64), tiled=True, blockxsize=32,
-                 blockysize=32)  # fmt: skip
+    path = write_geotiff(
+        tmp_path / "raw.tif", noise(1, 64, 64), tiled=True, blockxsize=32, blockysize=32
+    )
     data = path.read_bytes()
     _, table, code = tag_entry(path, "TileByteCounts")
     broken = tmp_path / "short.tif"
@@ -217,8 +207,14 @@ def test_decoded_size_mismatch_is_reported_with_block(tmp_path: Path) -> None:
 
 
 def test_corrupt_deflate_block(tmp_path: Path) -> None:
-    path = gtiff(tmp_path / "z.tif", noise(1, 64, 64), tiled=True, blockxsize=32,
-                 blockysize=32, compress="DEFLATE")  # fmt: skip
+    path = write_geotiff(
+        tmp_path / "z.tif",
+        noise(1, 64, 64),
+        tiled=True,
+        blockxsize=32,
+        blockysize=32,
+        compress="DEFLATE",
+    )
     data = bytearray(path.read_bytes())
     header = parse_header_bytes(bytes(data))
     start = int(header.full.offsets[0])
