@@ -135,6 +135,8 @@ def _run(
     strict: bool,
     header_cache: MutableMapping[str, TiffHeader] | None,
 ) -> Collection:
+    """Parse the plan's headers and write the collection to ``target`` (None: keep it in
+    memory)."""
     options = HeaderOptions(
         backend=backend,
         max_concurrent=max_concurrent,
@@ -147,6 +149,19 @@ def _run(
         return with_info(as_collection(table), info, backend=backend)
     info = run_build(plan, target, options)
     return with_info(Collection.from_parquet(target), info, backend=backend)
+
+
+def _info(name: str, data_source: str, inputs: dict[str, Any], key: str) -> CollectionInfo:
+    """The collection facts of a build: its inputs (``kind``, redacted ``source``, ...) are
+    stored for ``describe()``, except table contents' fingerprint."""
+    return CollectionInfo(
+        name=name,
+        data_source=data_source,
+        kind=inputs["kind"],
+        source=inputs["source"],
+        build_key=key,
+        build_inputs=canonical({k: v for k, v in inputs.items() if k != "content"}),
+    )
 
 
 # --- STAC ---------------------------------------------------------------------------------------
@@ -231,14 +246,7 @@ def build_from_stac(
     bands = stac_source.bands_from_items(
         items, resolved_map, resolved_index, rewrite=_stored_href(io_backend)
     )
-    info = CollectionInfo(
-        name=name,
-        data_source=data_source,
-        kind=inputs["kind"],
-        source=redact_url(stac_api),
-        build_key=key,
-        build_inputs=canonical({**inputs, "band_map": resolved_map}),
-    )
+    info = _info(name, data_source, {**inputs, "band_map": resolved_map}, key)
     plan = BuildPlan(stac_source.records_from_items(items), bands, info)
     return _run(
         plan,
@@ -407,14 +415,7 @@ def build_from_table(
         bbox=bbox,
         date_range=date_range,
     )
-    info = CollectionInfo(
-        name=name,
-        data_source=data_source,
-        kind="table",
-        source=redact_url(source_label),
-        build_key=key,
-        build_inputs=canonical({k: v for k, v in inputs.items() if k != "content"}),
-    )
+    info = _info(name, data_source, inputs, key)
     plan = BuildPlan(records, bands, info)
     return _run(
         plan,

@@ -425,11 +425,7 @@ class Collection:
         return gpd.GeoDataFrame({"id": ids, "datetime": times}, geometry=geoms, crs=out_crs)
 
     def _one_band(self, band: str | None) -> str:
-        if band is not None:
-            return self.resolve_bands([band])[0]
-        if not self.bands:
-            raise BandNotFoundError("this collection has no band headers ('{band}_metadata')")
-        return self.bands[0]
+        return self.resolve_bands([band])[0] if band is not None else self._all_bands()[0]
 
     def head(self, n: int = 5, columns: Sequence[str] | None = None) -> pa.Table:
         """The first ``n`` rows."""

@@ -12,6 +12,7 @@ from rasteret.cli.collections import (
     add_build_options,
     add_search_options,
     add_workspace,
+    build_kwargs,
     report_built,
     resolve_collection_path,
 )
@@ -69,12 +70,8 @@ def build_dataset(args: argparse.Namespace) -> int:
         name=args.name,
         bbox=args.bbox,
         date_range=args.date_range,
-        workspace_dir=args.workspace_dir,
-        force=args.force,
-        max_concurrent=args.max_concurrent,
         query=args.query,
-        progress=False if args.no_progress else None,
-        strict=args.strict,
+        **build_kwargs(args),
     )
     return report_built(collection, args.json)
 

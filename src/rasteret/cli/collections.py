@@ -123,6 +123,17 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
 
 
+def build_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of a build call from :func:`add_build_options` flags."""
+    return {
+        "workspace_dir": args.workspace_dir,
+        "force": args.force,
+        "max_concurrent": args.max_concurrent,
+        "progress": False if args.no_progress else None,
+        "strict": args.strict,
+    }
+
+
 def report_built(collection: Any, as_json: bool) -> int:
     """Print what a build produced (and which assets failed)."""
     summary = summarize(collection)
@@ -168,13 +179,9 @@ def build_collection(args: argparse.Namespace) -> int:
         band_index_map=args.band_index_map,
         bbox=args.bbox,
         date_range=args.date_range,
-        workspace_dir=args.workspace_dir,
-        force=args.force,
-        max_concurrent=args.max_concurrent,
         query=args.query,
         static_catalog=args.static_catalog,
-        progress=False if args.no_progress else None,
-        strict=args.strict,
+        **build_kwargs(args),
     )
     return report_built(collection, args.json)
 
@@ -188,16 +195,12 @@ def import_collection(args: argparse.Namespace) -> int:
         args.record_table,
         name=args.name,
         data_source=args.data_source,
-        workspace_dir=args.workspace_dir,
         column_map=args.column_map,
         href_column=args.href_column,
         band_index_map=args.band_index_map,
         bbox_columns=args.bbox_columns,
         columns=args.columns,
-        max_concurrent=args.max_concurrent,
-        force=args.force,
-        progress=False if args.no_progress else None,
-        strict=args.strict,
+        **build_kwargs(args),
     )
     return report_built(collection, args.json)
 
