@@ -11,6 +11,7 @@ import pytest
 from rasteret import DatasetDescriptor, DatasetRegistry
 from rasteret.catalog.builtin import builtin_descriptors
 from rasteret.errors import DescriptorError
+from tests.catalog import seed_doc
 
 BUILTIN_IDS = [d.id for d in builtin_descriptors()]
 
@@ -123,11 +124,7 @@ def test_source_fields_from_roles_column_map_and_href() -> None:
         "year": "datetime",
         "crs": "proj:epsg",
     }
-    seed = DatasetDescriptor(
-        id="my-org/custom-index",
-        column_map={"fid": "id", "geom": "geometry", "timestamp": "datetime"},
-        href_column="cog_url",
-    )
+    seed = seed_doc.custom_index()
     assert seed.source_field("datetime") == "timestamp"
     assert seed.source_field("href") == "cog_url"
     assert seed.effective_column_map == {"fid": "id", "geom": "geometry", "timestamp": "datetime"}

@@ -1,8 +1,10 @@
 """The registry snippets of the seed document (dataset-registry.md), run as written.
 
 Each test body between the ``# --- seed ---`` markers is copied verbatim from the document (only
-indentation restored). Parts calling ``rasteret.build`` / ``create_backend`` belong to the
-collections and cloud issues and stop before them. State the document assumes (a saved local
+indentation restored). The ``DatasetDescriptor(...)`` snippets that tests/collection builds from
+too are written once, in :mod:`tests.catalog.seed_doc`, and called here with the document's own
+addresses. Parts calling ``rasteret.build`` / ``create_backend`` belong to the collections and
+cloud issues and stop before them. State the document assumes (a saved local
 descriptor, a received JSON file) is set up before the snippet.
 """
 
@@ -16,30 +18,14 @@ import pytest
 import rasteret
 from rasteret import DatasetDescriptor, DatasetRegistry
 from rasteret.catalog import load_local_descriptors, save_local_descriptor
+from tests.catalog import seed_doc
 
 
 def test_quick_start_register_a_stac_dataset() -> None:
     # --- seed ---
     import rasteret
-    from rasteret import DatasetDescriptor
 
-    # Define your dataset
-    descriptor = DatasetDescriptor(
-        id="acme/field-survey-2024",
-        name="ACME Field Survey 2024",
-        description="High-res drone imagery, 10cm, agricultural fields",
-        stac_api="https://stac.acme.com/v1",
-        stac_collection="field-survey-2024",
-        band_map={
-            "R": "red",
-            "G": "green",
-            "B": "blue",
-            "NIR": "nir",
-        },
-        spatial_coverage="regional",
-        temporal_range=("2024-01-01", "2024-12-31"),
-        license="proprietary",
-    )
+    descriptor = seed_doc.field_survey()
     # Register it
     rasteret.register(descriptor)
     # --- end seed ---
@@ -72,17 +58,7 @@ def test_descriptor_field_snippets_construct() -> None:
         },
     )
     # --- seed --- Access: GeoParquet
-    geoparquet = DatasetDescriptor(
-        id="my-org/custom-index",
-        geoparquet_uri="s3://my-bucket/index.parquet",
-        column_map={
-            "fid": "id",
-            "geom": "geometry",
-            "timestamp": "datetime",
-        },
-        href_column="cog_url",
-        band_index_map={"R": 0, "G": 1, "B": 2},  # Multi-band COG
-    )
+    geoparquet = seed_doc.custom_index()
     # --- seed --- Coverage & Licensing
     licensing = DatasetDescriptor(
         id="my-org/dataset",
@@ -107,24 +83,7 @@ def test_descriptor_field_snippets_construct() -> None:
         },
     )
     # --- seed --- Advanced: Multi-Band COGs
-    multiband = DatasetDescriptor(
-        id="my-org/naip-custom",
-        stac_api="https://stac.example.com/v1",
-        stac_collection="naip-custom",
-        band_map={
-            "R": "image",  # All bands map to the same asset
-            "G": "image",
-            "B": "image",
-            "NIR": "image",
-        },
-        band_index_map={  # Sample index within the multi-band COG
-            "R": 0,
-            "G": 1,
-            "B": 2,
-            "NIR": 3,
-        },
-        separate_files=False,  # Indicates multi-band COG
-    )
+    multiband = seed_doc.naip_custom()
     # --- seed --- Best Practices: Documentation
     documented = DatasetDescriptor(
         id="my-org/dataset",
@@ -154,26 +113,8 @@ def test_descriptor_field_snippets_construct() -> None:
 def test_private_stac_api_descriptor() -> None:
     # --- seed ---
     import rasteret
-    from rasteret import DatasetDescriptor
 
-    # Define descriptor
-    descriptor = DatasetDescriptor(
-        id="mycompany/internal-imagery",
-        name="Internal High-Res Imagery",
-        description="Proprietary 1m imagery, internal use only",
-        stac_api="https://stac.internal.mycompany.com/v1",
-        stac_collection="internal-2024",
-        band_map={
-            "R": "red",
-            "G": "green",
-            "B": "blue",
-        },
-        spatial_coverage="regional",
-        temporal_range=("2024-01-01", "present"),
-        requires_auth=True,
-        license="proprietary",
-        commercial_use=False,
-    )
+    descriptor = seed_doc.internal_imagery()
     # Register it
     rasteret.register(descriptor)
     # --- end seed ---
@@ -184,37 +125,8 @@ def test_private_stac_api_descriptor() -> None:
 def test_geoparquet_index_from_source_cooperative() -> None:
     # --- seed ---
     import rasteret
-    from rasteret import DatasetDescriptor
 
-    # AEF embeddings (already registered, shown here for reference)
-    descriptor = DatasetDescriptor(
-        id="my-org/aef-custom",
-        name="AEF Embeddings (Custom)",
-        description="64-band int8 embeddings, 10m, annual",
-        geoparquet_uri=(
-            "s3://us-west-2.opendata.source.coop/tge-labs/aef/v1/annual/aef_index.parquet"
-        ),
-        column_map={"fid": "id", "geom": "geometry", "year": "datetime"},
-        href_column="path",
-        band_index_map={f"A{i:02d}": i for i in range(64)},
-        bbox_columns={
-            "minx": "wgs84_west",
-            "miny": "wgs84_south",
-            "maxx": "wgs84_east",
-            "maxy": "wgs84_north",
-        },
-        separate_files=False,
-        spatial_coverage="global",
-        temporal_range=("2018-01-01", "2023-12-31"),
-        license="CC-BY-4.0",
-        cloud_config={
-            "provider": "aws",
-            "region": "us-west-2",
-            "url_patterns": {
-                "s3://us-west-2.opendata.source.coop/": ("https://data.source.coop/"),
-            },
-        },
-    )
+    descriptor = seed_doc.aef_custom()
     rasteret.register(descriptor)
     # --- end seed ---
     assert DatasetRegistry.get("my-org/aef-custom") is descriptor

@@ -1,7 +1,8 @@
 """The seed document's snippets about building, exporting, register_local and reloading, run as
 written against local servers. Only URLs differ (the STAC API, S3 endpoint and HTTP host are
 127.0.0.1 servers); bboxes, dates, ids and names are the seed's own, so the test data is placed
-where and when the snippets look."""
+where and when the snippets look. The descriptors are the document's, written once in
+:mod:`tests.catalog.seed_doc` (which tests/catalog runs with the document's own URLs)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
+from tests.catalog import seed_doc
 from tests.collection import data
 from tests.collection.truth import assert_same_header, header_from_file
 
@@ -94,25 +96,8 @@ def seed(stac_server, moto_server, nginx_server, nginx_root: Path) -> SeedWorld:
 
 def test_quick_start_register_and_build(seed: SeedWorld):
     import rasteret
-    from rasteret import DatasetDescriptor
 
-    # Define your dataset
-    descriptor = DatasetDescriptor(
-        id="acme/field-survey-2024",
-        name="ACME Field Survey 2024",
-        description="High-res drone imagery, 10cm, agricultural fields",
-        stac_api=seed.stac_api,
-        stac_collection="field-survey-2024",
-        band_map={
-            "R": "red",
-            "G": "green",
-            "B": "blue",
-            "NIR": "nir",
-        },
-        spatial_coverage="regional",
-        temporal_range=("2024-01-01", "2024-12-31"),
-        license="proprietary",
-    )
+    descriptor = seed_doc.field_survey(stac_api=seed.stac_api)
     # Register it
     rasteret.register(descriptor)
     # Use it
@@ -201,28 +186,7 @@ def test_register_local_export_and_reload(seed: SeedWorld, tmp_path: Path, monke
 
 
 def test_multi_band_cog_descriptor(seed: SeedWorld):
-    from rasteret import DatasetDescriptor
-
-    rasteret.register(
-        DatasetDescriptor(
-            id="my-org/naip-custom",
-            stac_api=seed.stac_api,
-            stac_collection="field-survey-2024",
-            band_map={
-                "R": "image",  # All bands map to the same asset
-                "G": "image",
-                "B": "image",
-                "NIR": "image",
-            },
-            band_index_map={  # Sample index within the multi-band COG
-                "R": 0,
-                "G": 1,
-                "B": 2,
-                "NIR": 3,
-            },
-            separate_files=False,  # Indicates multi-band COG
-        )
-    )
+    rasteret.register(seed_doc.naip_custom(seed.stac_api, stac_collection="field-survey-2024"))
     coll = rasteret.build(
         "my-org/naip-custom",
         name="naip",
@@ -237,26 +201,8 @@ def test_multi_band_cog_descriptor(seed: SeedWorld):
 
 def test_private_stac_api_with_backend(seed: SeedWorld, s3_env):
     import rasteret
-    from rasteret import DatasetDescriptor
 
-    # Define descriptor
-    descriptor = DatasetDescriptor(
-        id="mycompany/internal-imagery",
-        name="Internal High-Res Imagery",
-        description="Proprietary 1m imagery, internal use only",
-        stac_api=seed.stac_api,
-        stac_collection="internal-2024",
-        band_map={
-            "R": "red",
-            "G": "green",
-            "B": "blue",
-        },
-        spatial_coverage="regional",
-        temporal_range=("2024-01-01", "present"),
-        requires_auth=True,
-        license="proprietary",
-        commercial_use=False,
-    )
+    descriptor = seed_doc.internal_imagery(stac_api=seed.stac_api)
     # Register it
     rasteret.register(descriptor)
     # Use with credentials
@@ -299,21 +245,7 @@ def test_geoparquet_index_descriptor(seed: SeedWorld, moto_server, s3_env):
         for s in seed.field
     ]
     moto_server.upload("my-bucket", "index.parquet", _index_bytes(rows))
-    from rasteret import DatasetDescriptor
-
-    rasteret.register(
-        DatasetDescriptor(
-            id="my-org/custom-index",
-            geoparquet_uri="s3://my-bucket/index.parquet",
-            column_map={
-                "fid": "id",
-                "geom": "geometry",
-                "timestamp": "datetime",
-            },
-            href_column="cog_url",
-            band_index_map={"R": 0, "G": 1, "B": 2},  # Multi-band COG
-        )
-    )
+    rasteret.register(seed_doc.custom_index())
     coll = rasteret.build("my-org/custom-index", name="custom-index")
     assert sorted(coll.to_table(columns=["id"]).column("id").to_pylist()) == [
         s.id for s in seed.field
@@ -356,37 +288,8 @@ def test_aef_style_geoparquet_descriptor(seed: SeedWorld, moto_server, nginx_ser
     # seed, nginx here), so the mirror holds the index too
     (seed.root / "aef/tge-labs/aef/v1/annual/aef_index.parquet").write_bytes(index)
     import rasteret
-    from rasteret import DatasetDescriptor
 
-    # AEF embeddings (already registered, shown here for reference)
-    descriptor = DatasetDescriptor(
-        id="my-org/aef-custom",
-        name="AEF Embeddings (Custom)",
-        description="64-band int8 embeddings, 10m, annual",
-        geoparquet_uri=(
-            "s3://us-west-2.opendata.source.coop/tge-labs/aef/v1/annual/aef_index.parquet"
-        ),
-        column_map={"fid": "id", "geom": "geometry", "year": "datetime"},
-        href_column="path",
-        band_index_map={f"A{i:02d}": i for i in range(64)},
-        bbox_columns={
-            "minx": "wgs84_west",
-            "miny": "wgs84_south",
-            "maxx": "wgs84_east",
-            "maxy": "wgs84_north",
-        },
-        separate_files=False,
-        spatial_coverage="global",
-        temporal_range=("2018-01-01", "2023-12-31"),
-        license="CC-BY-4.0",
-        cloud_config={
-            "provider": "aws",
-            "region": "us-west-2",
-            "url_patterns": {
-                "s3://us-west-2.opendata.source.coop/": (f"{nginx_server.url}/rt-seed/aef/"),
-            },
-        },
-    )
+    descriptor = seed_doc.aef_custom(mirror=f"{nginx_server.url}/rt-seed/aef/")
     rasteret.register(descriptor)
 
     target = scenes[1]
