@@ -28,9 +28,13 @@ def write_geotiff(
     driver: str = "GTiff",
     crs: str = UTM33,
     transform: Affine = ORIGIN_10M,
+    tile: int | None = None,
     **options: object,
 ) -> Path:
-    """Write ``data`` (``(bands, rows, cols)`` or ``(rows, cols)``) with GDAL creation ``options``."""
+    """Write ``data`` (``(bands, rows, cols)`` or ``(rows, cols)``) with GDAL creation ``options``;
+    ``tile``: square tiles of that size (GTiff driver)."""
+    if tile is not None:
+        options |= {"tiled": True, "blockxsize": tile, "blockysize": tile}
     bands = data if data.ndim == 3 else data[np.newaxis]
     count, height, width = bands.shape
     with rasterio.open(

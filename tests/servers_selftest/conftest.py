@@ -18,7 +18,7 @@ def cog_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 600x520 uint16 DEFLATE GeoTIFF with 256x256 tiles (so reads span several tiles)."""
     path = tmp_path_factory.mktemp("selftest-data") / "cog.tif"
     data = noise(1, 520, 600, seed=7, high=4000)
-    write_geotiff(path, data, tiled=True, blockxsize=256, blockysize=256, compress="deflate")
+    write_geotiff(path, data, tile=256, compress="deflate")
     return path
 
 

@@ -48,14 +48,7 @@ class CountingBackend(Backend):
 @pytest.fixture
 def tiled(tmp_path: Path) -> Path:
     """128x96 uint16, 3 bands pixel-interleaved, 32x32 DEFLATE tiles (4x3 tiles)."""
-    return write_geotiff(
-        tmp_path / "t.tif",
-        noise(3, 96, 128),
-        tiled=True,
-        blockxsize=32,
-        blockysize=32,
-        compress="DEFLATE",
-    )
+    return write_geotiff(tmp_path / "t.tif", noise(3, 96, 128), tile=32, compress="DEFLATE")
 
 
 def collect(store: dict[int, list[np.ndarray | None]], key: int):
@@ -106,9 +99,7 @@ def test_requests_in_flight_never_exceed_the_limit(tiled: Path) -> None:
 def test_progress_counts_every_item_including_sparse(tmp_path: Path) -> None:
     data = noise(1, 64, 64)
     data[:, :32, :] = 0
-    path = write_geotiff(
-        tmp_path / "sp.tif", data, tiled=True, blockxsize=32, blockysize=32, sparse_ok=True
-    )
+    path = write_geotiff(tmp_path / "sp.tif", data, tile=32, sparse_ok=True)
     layout = open_geotiff(str(path)).header.full
     assert int(layout.byte_counts[0]) == 0 and int(layout.byte_counts[3]) > 0
     got: dict[int, list] = {}
@@ -135,14 +126,7 @@ def test_block_shapes_follow_the_sink_contract(tmp_path: Path) -> None:
     run_sync(fetch_blocks(items))
     assert [got[i][0].shape for i in range(3)] == [(20, 50, 2), (20, 50, 2), (5, 50, 2)]
     # planar tiles: one sample per block, full tile size including padding
-    planar = write_geotiff(
-        tmp_path / "p.tif",
-        noise(2, 45, 50),
-        tiled=True,
-        blockxsize=32,
-        blockysize=32,
-        interleave="band",
-    )
+    planar = write_geotiff(tmp_path / "p.tif", noise(2, 45, 50), tile=32, interleave="band")
     layout = open_geotiff(str(planar)).header.full
     got = {}
     last = layout.block_index(1, 1, plane=1)
@@ -154,9 +138,7 @@ def test_block_shapes_follow_the_sink_contract(tmp_path: Path) -> None:
 
 
 def test_if_match_detects_a_replaced_file(tmp_path: Path) -> None:
-    path = write_geotiff(
-        tmp_path / "e.tif", noise(1, 64, 64), tiled=True, blockxsize=32, blockysize=32
-    )
+    path = write_geotiff(tmp_path / "e.tif", noise(1, 64, 64), tile=32)
     header = open_geotiff(str(path)).header
     assert header.etag
     items = [(BlockRef(str(path), header.full, 0, etag=header.etag), lambda b: None)]
@@ -171,14 +153,7 @@ def test_if_match_detects_a_replaced_file(tmp_path: Path) -> None:
 
 
 def test_decode_errors_name_url_and_block(tmp_path: Path) -> None:
-    path = write_geotiff(
-        tmp_path / "c.tif",
-        noise(1, 64, 64),
-        tiled=True,
-        blockxsize=32,
-        blockysize=32,
-        compress="ZSTD",
-    )
+    path = write_geotiff(tmp_path / "c.tif", noise(1, 64, 64), tile=32, compress="ZSTD")
     data = bytearray(path.read_bytes())
     layout = open_geotiff(str(path)).header.full
     start = int(layout.offsets[2])

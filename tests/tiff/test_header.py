@@ -68,15 +68,7 @@ def test_ifds_at_the_end_cost_one_more_request(tmp_path: Path) -> None:
 def test_large_tile_table_is_fetched_in_one_growth(tmp_path: Path) -> None:
     data = np.zeros((1, 2048, 2048), "uint8")
     data[0, :16, :16] = 5
-    path = write_geotiff(
-        tmp_path / "many.tif",
-        data,
-        tiled=True,
-        blockxsize=16,
-        blockysize=16,
-        sparse_ok=True,
-        compress="DEFLATE",
-    )
+    path = write_geotiff(tmp_path / "many.tif", data, tile=16, sparse_ok=True, compress="DEFLATE")
     tif = open_geotiff(str(path))
     assert len(tif.header.full.offsets) == 128 * 128
     assert tif.header_requests == 2
@@ -111,9 +103,7 @@ def test_tifffile_pages_and_byte_orders(tmp_path: Path, order: str, bigtiff: boo
 
 @pytest.fixture
 def small(tmp_path: Path) -> tuple[Path, bytes]:
-    path = write_geotiff(
-        tmp_path / "small.tif", noise(1, 64, 64), tiled=True, blockxsize=32, blockysize=32
-    )
+    path = write_geotiff(tmp_path / "small.tif", noise(1, 64, 64), tile=32)
     return path, path.read_bytes()
 
 
@@ -192,9 +182,7 @@ def test_image_size_that_does_not_fit_the_tile_table(small: tuple[Path, bytes]) 
 
 
 def test_decoded_size_mismatch_is_reported_with_block(tmp_path: Path) -> None:
-    path = write_geotiff(
-        tmp_path / "raw.tif", noise(1, 64, 64), tiled=True, blockxsize=32, blockysize=32
-    )
+    path = write_geotiff(tmp_path / "raw.tif", noise(1, 64, 64), tile=32)
     data = path.read_bytes()
     _, table, code = tag_entry(path, "TileByteCounts")
     broken = tmp_path / "short.tif"
@@ -207,14 +195,7 @@ def test_decoded_size_mismatch_is_reported_with_block(tmp_path: Path) -> None:
 
 
 def test_corrupt_deflate_block(tmp_path: Path) -> None:
-    path = write_geotiff(
-        tmp_path / "z.tif",
-        noise(1, 64, 64),
-        tiled=True,
-        blockxsize=32,
-        blockysize=32,
-        compress="DEFLATE",
-    )
+    path = write_geotiff(tmp_path / "z.tif", noise(1, 64, 64), tile=32, compress="DEFLATE")
     data = bytearray(path.read_bytes())
     header = parse_header_bytes(bytes(data))
     start = int(header.full.offsets[0])
