@@ -46,5 +46,6 @@ bench-quick: venv system-deps
 	@$(BIN)/python -c 'import async_geotiff, matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q -e '.[bench]' 2>&1 | grep -v '^WARNING: Location' || true
 	$(BIN)/python -m benchmarks.run --quick $(BENCH_ARGS)
 
+# Everything make creates: both venvs, Azurite (tools/node), caches, demo and benchmark output.
 clean:
-	rm -rf $(VENV) .pytest_cache .bench
+	rm -rf $(VENV) .venv-stac tools/node .pytest_cache .ruff_cache .hypothesis .bench .demo
