@@ -533,6 +533,17 @@ class Collection:
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         return self.to_batches()
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if self._filter is not None:  # a filtered dataset does not pickle; its root and filter do
+            state["dataset"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.dataset is None:
+            self.dataset = self._rows.dataset.filter(self._filter)
+
     # --- records for reads -------------------------------------------------------------------
 
     def iter_records(
@@ -734,6 +745,34 @@ class Collection:
         from rasteret.read import sample_points
 
         return sample_points(self, points, bands, **kwargs)
+
+    def read_window(
+        self,
+        *,
+        record_ids: Sequence[str] | pa.Array,
+        bounds: tuple[float, float, float, float],
+        res: tuple[float, float],
+        bands: Sequence[str],
+        target_crs: Any = None,
+        max_concurrent: int = 50,
+        backend: Any = None,
+        group_by: str | None = None,
+    ) -> np.ndarray:
+        """Records ``record_ids`` on the grid ``bounds``/``res``: ``[C, H, W]``, or
+        ``[T, C, H, W]`` with ``group_by="datetime"``/``"id"`` (``rasteret.read.read_window``)."""
+        from rasteret.read import read_window
+
+        return read_window(
+            self,
+            record_ids=record_ids,
+            bounds=bounds,
+            res=res,
+            bands=bands,
+            target_crs=target_crs,
+            max_concurrent=max_concurrent,
+            backend=backend,
+            group_by=group_by,
+        )
 
     async def iterate_rasters(
         self, data_source: str | None = None, bands: Sequence[str] | None = None

@@ -3,6 +3,7 @@ and every record equals what the files say (tifffile + rasterio) with and withou
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -144,3 +145,19 @@ def test_in_memory_collections_use_the_cache(path, served, truth, tmp_path: Path
     got = check(list(view.iter_records(["R", "B02"])), ["R", "B02"], served, truth)
     assert got == expected_ids(served, lambda s: s.cloud_cover < 50)
     assert view._rows is coll._rows and not coll._rows._disabled
+
+
+def test_collections_pickle_without_their_cache(path, served, truth):
+    coll = rasteret.load(path)
+    view = coll.subset(cloud_cover_lt=50)
+    list(view.iter_records(["B04"]))
+    copy = pickle.loads(pickle.dumps(view))
+    assert copy._rows is not view._rows and copy._rows._base is None
+    got = check(list(copy.iter_records(["B04", "R"])), ["B04", "R"], served, truth)
+    assert got == expected_ids(served, lambda s: s.cloud_cover < 50)
+    assert len(copy) == len(view) and copy.to_table().equals(view.to_table())
+    narrower = copy.where(pc.field("eo:cloud_cover") < 25)
+    got = check(list(narrower.iter_records(["B02"])), ["B02"], served, truth)
+    assert got == expected_ids(served, lambda s: s.cloud_cover < 25)
+    root = pickle.loads(pickle.dumps(coll))
+    assert len(root) == len(coll) and root._filter is None

@@ -53,6 +53,15 @@ class RowCache:
         self._bytes = 0
         self._decoded: dict[tuple[str, int], Any] = {}
 
+    @property
+    def dataset(self) -> ds.Dataset:
+        """The dataset whose rows this caches (the unfiltered root of the views)."""
+        return self._dataset
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled empty (for worker processes): the copy loads again on first use."""
+        return (RowCache, (self._dataset,))
+
     def select(
         self,
         columns: Mapping[str, ds.Expression],
