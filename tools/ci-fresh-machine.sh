@@ -24,7 +24,7 @@ userdel -r postgres 2>/dev/null || true
 rm -rf /var/lib/apt/lists/* /root/.npm /root/.cache/pip
 for tool in nginx node npm; do ! command -v "$tool" >/dev/null || { echo "$tool still here"; exit 1; }; done
 d=$(mktemp -d)
-git clone -q "$REPO" "$d/main"
+git clone -q --no-local "$REPO" "$d/main"  # overlayfs: no hardlinks into the lower layer
 cp -r "$SHARED" "$d/"
 cd "$d/main"
 start=$(date +%s)
