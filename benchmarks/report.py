@@ -328,9 +328,9 @@ METHOD = """\
   async-geotiff contenders open the same 200 files and read their headers). W2 is one
   `get_numpy` per AOI (rasterio: one window read per file). W3 is one `sample_points` call with
   all 1,000 points (rasterio: `sample()` per file). W4 reads one chip after another, as a
-  TorchGeo sampler drives a dataset: rasteret one `get_numpy` per chip over the 8 dates, the
-  reference `read_window(..., group_by="id")`, rasterio and async-geotiff one window per file
-  per chip with files kept open, TorchGeo one query per date. W5 reads every pixel of each file
+  TorchGeo sampler drives a dataset: rasteret and the reference one
+  `read_window(..., group_by="id")` per chip over the 8 dates, rasterio and async-geotiff one
+  window per file per chip with files kept open, TorchGeo one query per date. W5 reads every pixel of each file
   (rasteret and the reference: `get_numpy` with the scene's bounds).
 - **Correctness**: AOIs and chips are pixel-aligned rectangles in the scene's UTM CRS and points
   sit on pixel centres, so every library must return identical pixels. Each run's output is

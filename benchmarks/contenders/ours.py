@@ -41,26 +41,8 @@ def _w1(plan: dict, scratch: Path) -> Digest:
     return api.w1(plan, scratch, _header_rows)
 
 
-def _w4(plan: dict, scratch: Path) -> Digest:
-    """One ``get_numpy`` per chip over the chip's 8 dates (one call reads all dates and bands)."""
-    import rasteret
-
-    col = rasteret.load(plan["collections"]["s2"])
-    dates = (plan["scenes"][0]["date"], plan["scenes"][-1]["date"])
-    digest = Digest()
-    for i, chip in enumerate(plan["chips"]):
-        arr = col.get_numpy(
-            geometries=tuple(chip["bounds"]),
-            bands=plan["bands"],
-            geometry_crs=plan["tile"]["epsg"],
-            date_range=dates,
-        )
-        api.add_stack(digest, f"chip{i}", arr, plan["bands"], len(plan["scenes"]))
-    return digest
-
-
 prepare = api.prepare
-WORKLOADS = {"W1": _w1, "W2": api.w2, "W3": api.w3, "W4": _w4, "W5": api.w5}
+WORKLOADS = {"W1": _w1, "W2": api.w2, "W3": api.w3, "W4": api.w4, "W5": api.w5}
 
 
 def skip_reason(workload: str) -> str | None:

@@ -7,6 +7,7 @@ import pytest
 import rasterio
 import rasterio.mask
 import shapely
+import shapely.affinity
 from rasterio.warp import transform_geom
 from shapely.geometry import box, mapping
 
@@ -28,6 +29,12 @@ AOIS = {
     "over_bottom_right": box(505101.2, 4994555.5, 506444.4, 4995901.1),
     "pixel_aligned": box(500100.0, 4998000.0, 501300.0, 4999000.0),
     "tiny": box(501003.0, 4998003.0, 501004.0, 4998004.0),
+    # the AOI covers every pixel of its window: the mask is skipped, pixels must still match
+    "whole_raster": box(500000.0, 4995000.0, 506000.0, 5000000.0),
+    "inset_under_half_pixel": box(500003.0, 4995004.9, 505995.1, 4999997.0),
+    # edges on pixel centres, and a sliver of pixels along a window edge
+    "edges_on_centres": box(500105.0, 4998005.0, 501295.0, 4999995.0),
+    "rotated_square": shapely.affinity.rotate(box(501000.0, 4997000.0, 502000.0, 4998000.0), 45),
     "with_hole": shapely.Polygon(
         [
             (502000.5, 4998000.5),
@@ -105,6 +112,52 @@ def test_aoi_in_another_crs(cogs):
     want, _ = expected_mask(cog.path, projected, False)
     assert want.size > 1000
     assert_same(got[0], want)
+
+
+def test_sparse_blocks_read_as_nodata(tmp_path, served):
+    """Pieces decode straight into the output: pixels of sparse (never written) tiles get the
+    fill value, like GDAL, though the output is never pre-filled."""
+    data = np.arange(256 * 256, dtype="uint16").reshape(256, 256) % 5000 + 1
+    data[:128, 128:] = 7  # one whole tile of nodata: GDAL leaves it out of the file
+    path = tmp_path / "sparse.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", width=256, height=256, count=1, dtype="uint16",
+        crs="EPSG:32633", transform=rasterio.transform.from_origin(500000, 5000000, 10, 10),
+        tiled=True, blockxsize=128, blockysize=128, nodata=7, sparse_ok=True, compress="DEFLATE",
+    ) as dst:  # fmt: skip
+        dst.write(data, 1)
+    cog = served("sparse.tif", path)
+    record = make_record("s", {"b": (cog.url, 0)})
+    layout = record.bands["b"].header.full
+    assert int(layout.byte_counts[1]) == 0  # the top-right tile really is sparse
+    for aoi in (AOIS["pixel_aligned"], box(500500.0, 4998000.0, 502000.0, 4999900.0)):
+        got = get_numpy([record], aoi, ["b"], geometry_crs=32633)
+        want, _ = expected_mask(path, aoi, False)
+        assert_same(got[0], want)
+
+
+def test_stacked_records_and_aois_with_a_failing_record(cogs, tmp_path, served, nginx_root):
+    """Equal-shaped pieces of several records and AOIs share one pre-allocated result; a record
+    that fails is dropped from it and the others keep their pixels."""
+    from tests.read.conftest import BUCKET, make_array, write_cog
+
+    gone = served("stack-gone.tif", write_cog(tmp_path / "g.tif", make_array("u2", (500, 600), 5)))
+    names = ["u16", "u16_nd"]
+    records = [make_record(n, {"b": (cogs[n].url, 0)}) for n in names[:1]]
+    records.append(make_record("gone", {"b": (gone.url, 0)}))
+    records.append(make_record(names[1], {"b": (cogs[names[1]].url, 0)}))
+    (nginx_root / BUCKET / "stack-gone.tif").unlink()
+    aois = [
+        box(500100.0, 4998000.0, 501300.0, 4999000.0),
+        box(502100.0, 4996000.0, 503300.0, 4997000.0),
+    ]
+    with pytest.warns(RuntimeWarning, match="'gone'"):
+        got, index = get_numpy(records, aois, "b", geometry_crs=32633, return_index=True)
+    assert got.shape == (4, 100, 120)
+    assert index.column("record_id").to_pylist() == ["u16", "u16", "u16_nd", "u16_nd"]
+    for i, (name, aoi) in enumerate([(n, a) for n in names for a in aois]):
+        want, _ = expected_mask(cogs[name].path, aoi, False)
+        assert_same(got[i], want)
 
 
 def test_gdf_rows_carry_window_transform(cogs):

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 import rasterio
 import shapely
+import shapely.affinity
 from affine import Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -206,3 +207,33 @@ def test_bare_wkb_array_defaults_to_4326():
     got = normalize_geometries(arr)
     assert got.crs == EPSG4326 and got.geometries[0].equals(POLY)
     assert normalize_geometries(pa.chunked_array([arr]), geometry_crs=3857).crs.to_epsg() == 3857
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.tuples(*[st.floats(-2.0, 2.0, allow_nan=False) for _ in range(4)]),
+    st.floats(0.0, 40.0),
+    st.booleans(),
+)
+def test_mask_is_skipped_only_when_rasterio_keeps_every_pixel(offsets, angle, all_touched):
+    """aoi_mask returns None (no rasterisation) only where rasterio's mask is all True, and
+    otherwise returns exactly rasterio's mask."""
+    from rasterio.features import geometry_mask
+
+    from rasteret.read.window import aoi_mask
+
+    grid = Grid(CRS.from_epsg(32633), Affine(10, 0, 500000, 0, -10, 5000000), 30, 20)
+    left, bottom, right, top = grid.bounds
+    d = [v * 10 for v in offsets]  # up to two pixels in or out on each side
+    geom = shapely.box(left - d[0], bottom - d[1], right + d[2], top + d[3])
+    geom = shapely.affinity.rotate(geom, angle) if angle > 20 else geom
+    want = geometry_mask(
+        [mapping(geom)], grid.shape, grid.transform, all_touched=all_touched, invert=True
+    )
+    got = aoi_mask(geom, grid, all_touched)
+    if got is None:
+        assert want.all()
+    else:
+        np.testing.assert_array_equal(got, want)
+    if min(d) >= 0 and angle <= 20:  # the AOI covers the whole grid: always skipped
+        assert got is None

@@ -4,6 +4,7 @@ shared target_crs grid equals rasterio.warp.reproject onto that grid."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import rasterio
 import shapely
 from affine import Affine
 from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.features import geometry_mask, geometry_window
 from rasterio.warp import reproject
 from shapely.geometry import mapping
@@ -212,3 +214,13 @@ def test_masked_file_on_a_shared_grid(cogs):
     dst[~inside] = 0
     assert (dst[inside] == 0).sum() > 100
     np.testing.assert_array_equal(got[0], dst)
+
+
+def test_reads_raise_no_not_georeferenced_warning(cogs):
+    """Every in-memory dataset a read makes carries its real georeferencing."""
+    record = make_record("r", {"b": (cogs["masked"].url, 0)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NotGeoreferencedWarning)
+        get_numpy([record], AOIS["polygon"], "b", geometry_crs=32633, resolution=25.0)
+        get_numpy([record], AOIS["polygon"], "b", geometry_crs=32633, target_crs=3857)
+        get_numpy([record], AOIS["polygon"], "b", geometry_crs=32633, all_touched=True)

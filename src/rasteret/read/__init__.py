@@ -14,6 +14,7 @@ from rasteret.read.api import (
     get_xarray,
     sample_points,
 )
+from rasteret.read.chips import aread_window, read_window
 from rasteret.read.points import POINT_SAMPLES_SCHEMA
 
 __all__ = [
@@ -21,9 +22,11 @@ __all__ = [
     "aget_gdf",
     "aget_numpy",
     "aget_xarray",
+    "aread_window",
     "asample_points",
     "get_gdf",
     "get_numpy",
     "get_xarray",
+    "read_window",
     "sample_points",
 ]

@@ -8,7 +8,11 @@ Three ways to place a piece, all planned before any byte is fetched:
 * shared grid (``target_crs=``, or several CRSs in one xarray): every record of an AOI lands on
   one snapped grid through ``rasterio.warp.reproject``; records already on that grid skip the warp.
 
-Each piece finishes after the fetch (resample / reproject, then the AOI mask and nodata fill).
+Pieces are planned without memory: :meth:`Piece.bind` hands each one the array it fills (a
+view into the stacked NumPy result, or its own array) and registers its blocks, so decoded
+blocks are copied once, straight into the output. Each piece finishes after the fetch (resample
+/ reproject, then the AOI mask and nodata fill); the mask is skipped when the AOI covers the
+piece's every pixel.
 """
 
 from __future__ import annotations
@@ -35,18 +39,22 @@ from rasteret.read.grid import (
 )
 from rasteret.read.plan import Plan, Source
 from rasteret.read.warp import margin, parse_resampling, reproject_to, resample
-from rasteret.read.window import apply_fill, fill_value, inside_mask, nodata_pixels
+from rasteret.read.window import aoi_mask, apply_fill, fill_value, nodata_pixels
 from rasteret.records import BandRef, RecordRef
 
-Finisher = Callable[[], tuple[np.ndarray, np.ndarray | None]]
+# A finisher completes a bound piece's array after the fetch and returns where pixels are kept
+# (inside the AOI and unmasked), or None when every pixel is.
+Finisher = Callable[[], np.ndarray | None]
+Placer = Callable[[np.ndarray], Finisher]
 
 
 @dataclass(eq=False)
 class Piece:
     """One output array: one band of one record cut to one AOI.
 
-    grid: where the array's pixels lie. data: the pixels (after :meth:`finish`).
-    invalid: True where the pixel is fill (outside the AOI, masked or nodata), or None.
+    grid: where the array's pixels lie; dtype / fill: its type and the value of pixels outside.
+    data: the array (after :meth:`bind`; complete after :meth:`finish`).
+    keep: False where a pixel is outside the AOI or masked (None: every pixel is kept).
     """
 
     record_index: int
@@ -57,27 +65,49 @@ class Piece:
     grid: Grid
     dtype: np.dtype
     fill: float | int
-    finisher: Finisher
+    placer: Placer
     data: np.ndarray | None = None
-    invalid: np.ndarray | None = None
+    keep: np.ndarray | None = None
+    _finisher: Finisher | None = None
+    _invalid: np.ndarray | None = None
+    _scanned: bool = False
+
+    def bind(self, out: np.ndarray) -> None:
+        """Fill ``out`` (``grid.shape``, ``dtype``): registers the blocks that decode into it."""
+        if out.shape != self.grid.shape or out.dtype != self.dtype:
+            raise ValueError(f"piece needs a {self.grid.shape} {self.dtype} array")
+        self.data = out
+        self._finisher = self.placer(out)
 
     def finish(self) -> None:
-        self.data, self.invalid = self.finisher()
-        self.finisher = _done
+        if self._finisher is None:
+            raise RuntimeError("piece not bound, or already finished")
+        self.keep = self._finisher()
+        self._finisher = None
 
-
-def _done() -> tuple[np.ndarray, np.ndarray | None]:
-    raise RuntimeError("piece already finished")
+    @property
+    def invalid(self) -> np.ndarray | None:
+        """True where the pixel is fill (outside the AOI, masked or nodata); None when no pixel
+        is. Computed on first use: NumPy results without scale_offset never scan for nodata."""
+        if not self._scanned and self.data is not None:
+            invalid = None if self.keep is None else ~self.keep
+            nod = nodata_pixels(self.data, self.band_ref.nodata)
+            if nod is not None and nod.any():
+                invalid = nod if invalid is None else invalid | nod
+            self._invalid, self._scanned = invalid, True
+        return self._invalid
 
 
 @dataclass(frozen=True)
 class AoiOptions:
-    """How pieces are placed and masked."""
+    """How pieces are placed and masked. ``grid``: one fixed output grid for every AOI (chip
+    reads); otherwise ``target_crs`` gives each AOI a snapped grid of its own."""
 
     all_touched: bool = False
     resolution: tuple[float, float] | None = None
     target_crs: CRS | None = None
     resampling: object = None
+    grid: Grid | None = None
 
 
 @dataclass
@@ -107,7 +137,7 @@ class _Planner:
         self._masks: dict[tuple[str, int, Window], np.ndarray] = {}
 
     def geom_in(self, gi: int, crs: CRS) -> shapely.Geometry:
-        key = (gi, crs.to_wkt())
+        key = (gi, crs.srs)  # the CRS's own definition: cheap, unlike to_wkt()
         geom = self._geoms.get(key)
         if geom is None:
             geom = to_crs(self.aoi.geometries[gi], self.aoi.crs, crs)
@@ -115,7 +145,9 @@ class _Planner:
         return geom
 
     def run(self) -> AoiPlan:
-        if self.opts.target_crs is not None:
+        if self.opts.grid is not None:
+            self.out.grids = dict.fromkeys(range(len(self.aoi)), self.opts.grid)
+        elif self.opts.target_crs is not None:
             self.out.grids = shared_grids(
                 self.aoi, self.records, self.bands, self.opts.target_crs, self.opts.resolution
             )
@@ -152,7 +184,7 @@ class _Planner:
         if win is None:
             return None
         common = dict(record_index=ri, record=record, geometry_index=gi, band=band, band_ref=ref)
-        if self.opts.target_crs is not None:
+        if self.out.grids:
             return self._shared(common, ref, dtype, fill, resampling, g0, gi)
         if self.opts.resolution is not None:
             rx, ry = self.opts.resolution
@@ -168,20 +200,23 @@ class _Planner:
 
     def _native(self, common, ref, dtype, fill, g0, geom, win) -> Piece:
         grid = g0.window_grid(win)
-        data = np.full(grid.shape, fill, dtype=dtype)
         src = Source(ref.url, ref.header.images[0], ref.band_index, ref.header.etag)
-        self.out.plan.add_region(src, win, data, owner=common["record_index"])
-        mask = self._mask(ref, 0, win, common["record_index"])
+        owner = common["record_index"]
         all_touched = self.opts.all_touched
 
-        def finish() -> tuple[np.ndarray, np.ndarray | None]:
-            keep = inside_mask([geom], grid, all_touched)
-            if mask is not None:
-                keep &= mask
-            apply_fill(data, keep, fill)
-            return data, _invalid(data, keep, ref.nodata)
+        def place(data: np.ndarray) -> Finisher:
+            # the window lies inside the image: every pixel is decoded (sparse blocks get fill)
+            self.out.plan.add_region(src, win, data, owner=owner, fill=fill)
+            mask = self._mask(ref, 0, win, owner)
 
-        return Piece(grid=grid, dtype=dtype, fill=fill, finisher=finish, **common)
+            def finish() -> np.ndarray | None:
+                keep = _combined(aoi_mask(geom, grid, all_touched), mask)
+                apply_fill(data, keep, fill)
+                return keep
+
+            return finish
+
+        return Piece(grid=grid, dtype=dtype, fill=fill, placer=place, **common)
 
     def _resampled(self, common, ref, dtype, fill, resampling, g0, geom, win, out_w, out_h):
         header = ref.header
@@ -195,21 +230,29 @@ class _Planner:
         r1 = max(lwin.row_stop, math.ceil(floating[1] + floating[3])) + m
         region = Window(c0, r0, c1 - c0, r1 - r0).clip(image.width, image.height)
         assert region is not None
-        buf = np.full((region.height, region.width), fill, dtype=dtype)
         src = Source(ref.url, image, ref.band_index, header.etag)
-        self.out.plan.add_region(src, region, buf, owner=common["record_index"])
-        mask = self._mask(ref, level, region, common["record_index"])
+        src_grid = header_grid(header, level).window_grid(region)
         grid = g0.window_grid(win).resized(out_w, out_h)
         rel = (floating[0] - region.col_off, floating[1] - region.row_off, floating[2], floating[3])
+        owner = common["record_index"]
         all_touched = self.opts.all_touched
 
-        def finish() -> tuple[np.ndarray, np.ndarray | None]:
-            data = resample(buf, mask, ref.nodata, rel, (out_h, out_w), resampling, fill)
-            keep = inside_mask([geom], grid, all_touched)
-            apply_fill(data, keep, fill)
-            return data, _invalid(data, keep, ref.nodata)
+        def place(data: np.ndarray) -> Finisher:
+            buf = np.empty((region.height, region.width), dtype=dtype)
+            self.out.plan.add_region(src, region, buf, owner=owner, fill=fill)
+            mask = self._mask(ref, level, region, owner)
 
-        return Piece(grid=grid, dtype=dtype, fill=fill, finisher=finish, **common)
+            def finish() -> np.ndarray | None:
+                data[...] = resample(
+                    buf, mask, ref.nodata, src_grid, rel, (out_h, out_w), resampling, fill
+                )
+                keep = aoi_mask(geom, grid, all_touched)
+                apply_fill(data, keep, fill)
+                return keep
+
+            return finish
+
+        return Piece(grid=grid, dtype=dtype, fill=fill, placer=place, **common)
 
     def _shared(self, common, ref, dtype, fill, resampling, g0, gi) -> Piece | None:
         header = ref.header
@@ -231,44 +274,59 @@ class _Planner:
         region = lwin.grown(margin(resampling, level_factor)).clip(gl.width, gl.height)
         if region is None:
             return None
-        buf = np.full((region.height, region.width), fill, dtype=dtype)
         src = Source(ref.url, header.images[level], ref.band_index, header.etag)
-        self.out.plan.add_region(src, region, buf, owner=common["record_index"])
-        mask = self._mask(ref, level, region, common["record_index"])
         src_grid = gl.window_grid(region)
+        owner = common["record_index"]
 
-        def finish() -> tuple[np.ndarray, np.ndarray | None]:
-            data = reproject_to(buf, mask, src_grid, ref.nodata, grid, resampling, fill)
-            keep = inside_mask([geom_t], grid, all_touched)
-            apply_fill(data, keep, fill)
-            return data, _invalid(data, keep, ref.nodata)
+        def place(data: np.ndarray) -> Finisher:
+            buf = np.empty((region.height, region.width), dtype=dtype)
+            self.out.plan.add_region(src, region, buf, owner=owner, fill=fill)
+            mask = self._mask(ref, level, region, owner)
 
-        return Piece(grid=grid, dtype=dtype, fill=fill, finisher=finish, **common)
+            def finish() -> np.ndarray | None:
+                reproject_to(buf, mask, src_grid, ref.nodata, grid, resampling, fill, out=data)
+                keep = aoi_mask(geom_t, grid, all_touched)
+                apply_fill(data, keep, fill)
+                return keep
+
+            return finish
+
+        return Piece(grid=grid, dtype=dtype, fill=fill, placer=place, **common)
 
     def _aligned(self, common, ref, dtype, fill, grid, geom_t, aligned) -> Piece:
         """The record's full-resolution pixels are the shared grid's pixels: copy, no warp
         (what GDAL's warper returns too, for every kernel, when grids coincide)."""
-        data = np.full(grid.shape, fill, dtype=dtype)
         header = ref.header
         inside = aligned.clip(header.width, header.height)
         assert inside is not None  # the AOI touches the raster, and the grid covers the AOI
         rows = slice(inside.row_off - aligned.row_off, inside.row_stop - aligned.row_off)
         cols = slice(inside.col_off - aligned.col_off, inside.col_stop - aligned.col_off)
+        whole = (inside.width, inside.height) == (grid.width, grid.height)
         src = Source(ref.url, header.images[0], ref.band_index, header.etag)
         owner = common["record_index"]
-        self.out.plan.add_region(src, inside, data[rows, cols], owner=owner)
-        mask = self._mask(ref, 0, inside, owner)
         all_touched = self.opts.all_touched
 
-        def finish() -> tuple[np.ndarray, np.ndarray | None]:
-            keep = np.zeros(grid.shape, dtype=bool)
-            keep[rows, cols] = inside_mask([geom_t], grid, all_touched)[rows, cols]
-            if mask is not None:
-                keep[rows, cols] &= mask
-            apply_fill(data, keep, fill)
-            return data, _invalid(data, keep, ref.nodata)
+        def place(data: np.ndarray) -> Finisher:
+            if not whole:
+                data[...] = fill  # pixels beyond the raster's edge
+            self.out.plan.add_region(src, inside, data[rows, cols], owner=owner, fill=fill)
+            mask = self._mask(ref, 0, inside, owner)
 
-        return Piece(grid=grid, dtype=dtype, fill=fill, finisher=finish, **common)
+            def finish() -> np.ndarray | None:
+                inside_aoi = aoi_mask(geom_t, grid, all_touched)
+                if whole:
+                    keep = _combined(inside_aoi, mask)
+                else:
+                    keep = np.zeros(grid.shape, dtype=bool)
+                    keep[rows, cols] = True if inside_aoi is None else inside_aoi[rows, cols]
+                    if mask is not None:
+                        keep[rows, cols] &= mask
+                apply_fill(data, keep, fill)
+                return keep
+
+            return finish
+
+        return Piece(grid=grid, dtype=dtype, fill=fill, placer=place, **common)
 
     def _mask(self, ref: BandRef, level: int, window: Window, owner: int) -> np.ndarray | None:
         header = ref.header
@@ -278,20 +336,24 @@ class _Planner:
         key = (ref.url, level, window)
         mask = self._masks.get(key)
         if mask is None:
-            mask = np.zeros((window.height, window.width), dtype=bool)
+            mask = np.empty((window.height, window.width), dtype=bool)
             self.out.plan.add_region(
-                Source(ref.url, layout, 0, header.etag), window, mask, owner=owner, mask=True
+                Source(ref.url, layout, 0, header.etag),
+                window,
+                mask,
+                owner=owner,
+                mask=True,
+                fill=False,
             )
             self._masks[key] = mask
         return mask
 
 
-def _invalid(data: np.ndarray, keep: np.ndarray, nodata: float | None) -> np.ndarray:
-    invalid = ~keep
-    nod = nodata_pixels(data, nodata)
-    if nod is not None:
-        invalid |= nod
-    return invalid
+def _combined(keep: np.ndarray | None, mask: np.ndarray | None) -> np.ndarray | None:
+    """Pixels kept by both the AOI and the file's mask (None = all; may be the shared mask)."""
+    if mask is None or keep is None:
+        return mask if keep is None else keep
+    return keep & mask
 
 
 def _aligned_window(g0: Grid, grid: Grid) -> Window | None:

@@ -119,27 +119,18 @@ async def aget_numpy(
     with an Arrow table naming the record and AOI of every N. ``**filters`` go to
     ``collection.subset`` (e.g. ``cloud_cover_lt=20``); other options: :class:`ReadOptions`.
     """
-    opts = ReadOptions(
-        geometry_crs=geometry_crs,
-        geometry_column=geometry_column,
-        all_touched=all_touched,
-        resolution=resolution,
-        resampling=resampling,
-        target_crs=target_crs,
+    opts = _read_options(locals())
+    read = await _read_aoi(collection, geometries, bands, opts, filters, "numpy")
+    out = assemble.to_numpy(
+        read.pieces,
+        read.bands,
         scale_offset=scale_offset,
-        strict=strict,
-        max_concurrent=max_concurrent,
-        coalesce_gap=coalesce_gap,
-        progress=progress,
-        backend=backend,
-        cloud_config=cloud_config,
-        data_source=data_source,
+        return_index=return_index,
+        stack=read.stack,
     )
-    pieces, aoi, band_list = await _read_aoi(collection, geometries, bands, opts, filters, "numpy")
-    out = assemble.to_numpy(pieces, band_list, scale_offset=scale_offset, return_index=return_index)
     if return_index:
         array, index = out
-        return array, assemble.with_attributes(index, aoi)
+        return array, assemble.with_attributes(index, read.aoi)
     return out
 
 
@@ -177,24 +168,11 @@ async def aget_xarray(
         raise ConfigError(
             f"xr_combine={xr_combine!r} is not known; use one of {list(assemble.COMBINE_MODES)}"
         )
-    opts = ReadOptions(
-        geometry_crs=geometry_crs,
-        geometry_column=geometry_column,
-        all_touched=all_touched,
-        resolution=resolution,
-        resampling=resampling,
-        target_crs=target_crs,
-        scale_offset=scale_offset,
-        strict=strict,
-        max_concurrent=max_concurrent,
-        coalesce_gap=coalesce_gap,
-        progress=progress,
-        backend=backend,
-        cloud_config=cloud_config,
-        data_source=data_source,
+    opts = _read_options(locals())
+    read = await _read_aoi(collection, geometries, bands, opts, filters, "xarray")
+    return assemble.to_xarray(
+        read.pieces, read.bands, read.aoi, combine=xr_combine, scale_offset=scale_offset
     )
-    pieces, aoi, band_list = await _read_aoi(collection, geometries, bands, opts, filters, "xarray")
-    return assemble.to_xarray(pieces, band_list, aoi, combine=xr_combine, scale_offset=scale_offset)
 
 
 async def aget_gdf(
@@ -222,25 +200,10 @@ async def aget_gdf(
     collection, geometry_id, geometry (the AOI, in ``target_crs`` or the AOI's CRS), band, data
     (2-D array), transform, crs, plus the AOI input's columns. Arguments as :func:`get_numpy`.
     """
-    opts = ReadOptions(
-        geometry_crs=geometry_crs,
-        geometry_column=geometry_column,
-        all_touched=all_touched,
-        resolution=resolution,
-        resampling=resampling,
-        target_crs=target_crs,
-        scale_offset=scale_offset,
-        strict=strict,
-        max_concurrent=max_concurrent,
-        coalesce_gap=coalesce_gap,
-        progress=progress,
-        backend=backend,
-        cloud_config=cloud_config,
-        data_source=data_source,
-    )
-    pieces, aoi, _ = await _read_aoi(collection, geometries, bands, opts, filters, "gdf")
-    out_crs = parse_crs(target_crs, "target_crs") if target_crs is not None else aoi.crs
-    return assemble.to_gdf(pieces, aoi, out_crs=out_crs, scale_offset=scale_offset)
+    opts = _read_options(locals())
+    read = await _read_aoi(collection, geometries, bands, opts, filters, "gdf")
+    out_crs = parse_crs(target_crs, "target_crs") if target_crs is not None else read.aoi.crs
+    return assemble.to_gdf(read.pieces, read.aoi, out_crs=out_crs, scale_offset=scale_offset)
 
 
 async def asample_points(
@@ -368,6 +331,22 @@ sample_points = _sync(asample_points, "sample_points")
 # --- shared pipeline ------------------------------------------------------------------------
 
 
+@dataclass
+class _AoiRead:
+    """What an AOI read produced: finished pieces, the AOI input, the bands, and the stacked
+    NumPy result the pieces were decoded into (None when each piece has its own array)."""
+
+    pieces: list[Piece]
+    aoi: GeometryInput
+    bands: list[str]
+    stack: assemble.Stack | None
+
+
+def _read_options(values: dict[str, Any]) -> ReadOptions:
+    """The :class:`ReadOptions` among a public function's arguments (its ``locals()``)."""
+    return ReadOptions(**{f.name: values[f.name] for f in dataclasses.fields(ReadOptions)})
+
+
 async def _read_aoi(
     collection: Any,
     geometries: Any,
@@ -375,7 +354,7 @@ async def _read_aoi(
     opts: ReadOptions,
     filters: dict[str, Any],
     mode: str,
-) -> tuple[list[Piece], GeometryInput, list[str]]:
+) -> _AoiRead:
     aoi = normalize_geometries(
         geometries, geometry_crs=opts.geometry_crs, geometry_column=opts.geometry_column
     )
@@ -398,6 +377,9 @@ async def _read_aoi(
             resampling=opts.resampling,
         ),
     )
+    planned = [p for p in aplan.pieces if p.record_index not in aplan.failures]
+    stacked = mode == "numpy" and not opts.scale_offset
+    stack = assemble.allocate(planned, band_list, stack=stacked)
     settings = _settings(
         collection,
         opts.max_concurrent,
@@ -409,19 +391,27 @@ async def _read_aoi(
     )
     result: RunResult = await run_plan(aplan.plan, settings)
     failed = _report_failures(result.failures, aplan.failures, records, bool(opts.strict))
-    pieces = [p for p in aplan.pieces if p.record_index not in failed]
+    pieces = [p for p in planned if p.record_index not in failed]
     await _finish(pieces)
     if not pieces:
         _note(
             f"the AOI(s) touch no pixel of the {len(records)} selected record(s) for bands "
             f"{band_list}; the result is empty"
         )
-    return pieces, aoi, band_list
+    return _AoiRead(pieces, aoi, band_list, stack)
+
+
+INLINE_FINISH_PIXELS = 1 << 22
 
 
 async def _finish(pieces: Sequence[Piece]) -> None:
-    """Resample / reproject / mask every piece in a thread pool (GDAL releases the GIL)."""
+    """Resample / reproject / mask every piece in a thread pool (GDAL releases the GIL); small
+    reads (chips) finish right here, where thread hand-offs would cost more than the work."""
     if not pieces:
+        return
+    if sum(p.grid.width * p.grid.height for p in pieces) <= INLINE_FINISH_PIXELS:
+        for p in pieces:
+            p.finish()
         return
     loop = asyncio.get_running_loop()
     pool = _finish_pool()

@@ -1,7 +1,9 @@
 """Assemble finished pieces into the outputs users asked for.
 
 * NumPy: ``[N, H, W]`` for one band, ``[N, C, H, W]`` for several (N = record x AOI pairs in
-  record order, AOI order inside), plus an opt-in index table naming every N.
+  record order, AOI order inside), plus an opt-in index table naming every N. When every piece
+  has one shape and dtype, the result is allocated before the fetch (:func:`allocate`) and the
+  pieces decode straight into it, so no pixel is copied twice.
 * xarray: one variable per band with ``time`` (and ``geometry`` for several AOIs) dims, pixel-
   centre ``x``/``y`` coords and a CF / rioxarray ``spatial_ref``; records sharing a time are
   combined with ``xr_combine``.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -77,13 +80,47 @@ def _grouped(pieces: Sequence[Piece]) -> dict[tuple[int, int], dict[str, Piece]]
 # --- NumPy ----------------------------------------------------------------------------------
 
 
+@dataclass
+class Stack:
+    """The ``[N, C, H, W]`` result allocated before the fetch; ``groups[i]`` is the
+    ``(record_index, geometry_index)`` of ``array[i]``."""
+
+    array: np.ndarray
+    groups: list[tuple[int, int]]
+
+
+def allocate(pieces: Sequence[Piece], bands: Sequence[str], *, stack: bool) -> Stack | None:
+    """Bind every piece to the array it fills: with ``stack``, and when all pieces share one
+    shape and dtype, views into one stacked result (slots of absent bands get the fill value);
+    otherwise an array of its own."""
+    shapes = {p.grid.shape for p in pieces}
+    dtypes = {p.dtype for p in pieces}
+    if not (stack and pieces and len(shapes) == 1 and len(dtypes) == 1):
+        for p in pieces:
+            p.bind(np.empty(p.grid.shape, dtype=p.dtype))
+        return None
+    groups = _grouped(pieces)
+    array = np.empty((len(groups), len(bands), *shapes.pop()), dtype=dtypes.pop())
+    for i, by_band in enumerate(groups.values()):
+        for j, band in enumerate(bands):
+            piece = by_band.get(band)
+            if piece is None:
+                array[i, j] = next(iter(by_band.values())).fill
+            else:
+                piece.bind(array[i, j])
+    return Stack(array, list(groups))
+
+
 def to_numpy(
     pieces: Sequence[Piece],
     bands: Sequence[str],
     *,
     scale_offset: bool,
     return_index: bool,
+    stack: Stack | None = None,
 ) -> np.ndarray | tuple[np.ndarray, pa.Table]:
+    if stack is not None and pieces and not scale_offset:
+        return _from_stack(pieces, bands, stack, return_index)
     groups = _grouped(pieces)
     shapes = {p.grid.shape for p in pieces}
     if len(shapes) > 1:
@@ -114,6 +151,22 @@ def to_numpy(
         return result
     firsts = [next(iter(by_band.values())) for by_band in groups.values()]
     return result, _index_table(firsts, list(range(n)))
+
+
+def _from_stack(
+    pieces: Sequence[Piece], bands: Sequence[str], stack: Stack, return_index: bool
+) -> np.ndarray | tuple[np.ndarray, pa.Table]:
+    """The pre-allocated result, without the groups of records that failed (a copy only then)."""
+    groups = _grouped(pieces)
+    if len(groups) == len(stack.groups):
+        out = stack.array
+    else:
+        out = stack.array[[i for i, g in enumerate(stack.groups) if g in groups]]
+    result = out[:, 0] if len(bands) == 1 else out
+    if not return_index:
+        return result
+    firsts = [next(iter(by_band.values())) for by_band in groups.values()]
+    return result, _index_table(firsts, list(range(len(groups))))
 
 
 def _index_table(firsts: Sequence[Piece], index: Sequence[int]) -> pa.Table:

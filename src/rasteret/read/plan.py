@@ -4,7 +4,8 @@ A :class:`Plan` collects *regions* (a window of one image of one file, decoded i
 pre-allocated array) and *point sets* (single pixels gathered into a value array). It then emits
 one ``(BlockRef, sink)`` item per distinct block: a block used by several bands (a multi-sample
 file), several AOIs or several point sets is fetched and decoded once and its sink writes every
-target. Sparse blocks are never requested; their pixels keep the pre-filled value, as in GDAL.
+target. Sparse blocks are never requested: a region's pixels in them get its ``fill`` value at
+planning time (GDAL reads them as nodata, or 0), point sets keep their pre-filled value.
 """
 
 from __future__ import annotations
@@ -101,9 +102,11 @@ class Plan:
         *,
         owner: Hashable,
         mask: bool = False,
+        fill: float | int | bool = 0,
     ) -> None:
         """Fill ``out`` (shape = window) with ``window`` of ``source`` (pixel coordinates of its
-        image). With ``mask=True`` the source is a mask image and ``out`` a bool array."""
+        image); every pixel of ``out`` is written (``fill`` where a block is sparse). With
+        ``mask=True`` the source is a mask image and ``out`` a bool array."""
         lay = source.layout
         bw, bh = lay.block_width, lay.block_height
         r0, r1 = window.row_off, window.row_stop
@@ -114,15 +117,17 @@ class Plan:
             y0, y1 = max(r0, brow * bh), min(r1, (brow + 1) * bh)
             for bcol in range(c0 // bw, (c1 - 1) // bw + 1):
                 x0, x1 = max(c0, bcol * bw), min(c1, (bcol + 1) * bw)
+                dst = (slice(y0 - r0, y1 - r0), slice(x0 - c0, x1 - c0))
                 block = self._block(source, lay.block_index(brow, bcol, source.plane), owner)
                 if block is None:
+                    out[dst] = fill
                     continue
                 block.ops.append(
                     _Op(
                         "mask" if mask else "region",
                         out,
                         0 if mask else source.sample_in_block,
-                        dst=(slice(y0 - r0, y1 - r0), slice(x0 - c0, x1 - c0)),
+                        dst=dst,
                         src=(
                             slice(y0 - brow * bh, y1 - brow * bh),
                             slice(x0 - bcol * bw, x1 - bcol * bw),

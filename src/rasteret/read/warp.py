@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import rasterio
-from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
 from rasterio.windows import Window as RioWindow
@@ -58,13 +57,16 @@ def resample(
     src: np.ndarray,
     src_mask: np.ndarray | None,
     nodata: float | None,
+    src_grid: Grid,
     window: tuple[float, float, float, float],
     out_shape: tuple[int, int],
     resampling: Resampling,
     fill: float | int,
 ) -> np.ndarray:
-    """GDAL RasterIO of the floating ``window`` of ``src`` into ``out_shape``, masked values
-    (nodata, internal mask) set to ``fill``."""
+    """GDAL RasterIO of the floating ``window`` of ``src`` (whose pixels lie on ``src_grid``)
+    into ``out_shape``, masked values (nodata, internal mask) set to ``fill``. The in-memory
+    dataset carries the real georeferencing, so rasterio has no reason to warn that it lacks
+    one; RasterIO itself works in pixel space."""
     height, width = src.shape
     with (
         rasterio_lock,
@@ -77,7 +79,8 @@ def resample(
             count=1,
             dtype=src.dtype,
             nodata=nodata,
-            transform=Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0),  # any non-identity: no warning
+            crs=src_grid.crs,
+            transform=src_grid.transform,
         ) as mem,
     ):
         mem.write(src, 1)
@@ -101,9 +104,15 @@ def reproject_to(
     dst_grid: Grid,
     resampling: Resampling,
     fill: float | int,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``rasterio.warp.reproject`` of ``src`` (on ``src_grid``) onto ``dst_grid``."""
-    dst = np.full(dst_grid.shape, fill, dtype=src.dtype)
+    """``rasterio.warp.reproject`` of ``src`` (on ``src_grid``) onto ``dst_grid``, into ``out``
+    when given (pixels no source pixel reaches get ``fill``)."""
+    if out is None:
+        dst = np.full(dst_grid.shape, fill, dtype=src.dtype)
+    else:
+        dst = out
+        dst[...] = fill
     source: np.ndarray = src
     if src_mask is not None and not src_mask.all():
         source = np.ma.MaskedArray(src, mask=~src_mask)

@@ -32,6 +32,30 @@ def fill_value(dtype: np.dtype, nodata: float | None) -> float | int:
     return int(nodata)
 
 
+def aoi_mask(geom: shapely.Geometry, grid: Grid, all_touched: bool) -> np.ndarray | None:
+    """Where a pixel of ``grid`` belongs to ``geom``; None when every pixel does.
+
+    The rasterisation is skipped when ``geom`` contains every pixel centre with a quarter-pixel
+    margin: both of rasterio's rules then keep every pixel (a centre inside the polygon is
+    burnt, and a pixel whose centre is inside is touched).
+    """
+    if covers_centres(geom, grid):
+        return None
+    return inside_mask([geom], grid, all_touched)
+
+
+def covers_centres(geom: shapely.Geometry, grid: Grid) -> bool:
+    """True when ``geom`` contains the box through ``grid``'s outermost pixel centres, grown
+    by a quarter pixel (so no centre lies on or near the geometry's boundary)."""
+    t = grid.transform
+    if t.b or t.d or grid.width == 0 or grid.height == 0:
+        return False
+    xs = (t.c + 0.25 * t.a, t.c + (grid.width - 0.25) * t.a)
+    ys = (t.f + 0.25 * t.e, t.f + (grid.height - 0.25) * t.e)
+    box = shapely.box(min(xs), min(ys), max(xs), max(ys))
+    return bool(shapely.contains(geom, box))
+
+
 def inside_mask(geoms: Sequence[shapely.Geometry], grid: Grid, all_touched: bool) -> np.ndarray:
     """True where a pixel of ``grid`` belongs to the geometries (rasterio's rasterization)."""
     with rasterio_lock:

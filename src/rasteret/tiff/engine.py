@@ -23,15 +23,17 @@ A sink is called once per item with the decoded block, shape ``(block_rows, bloc
 samples_in_block)`` in native byte order (``samples_in_block`` = SamplesPerPixel for chunky
 images, 1 for planar ones; ``block_rows`` = the real rows of a short last strip, the full tile
 height for tiles, padding included), or with ``None`` for a sparse block (offset or byte count
-0). Blocks are read-only (they may be shared with the block cache and other calls). Sinks run on
-decode worker threads; they write disjoint regions, so no locking is needed.
+0). Blocks are read-only (they may be shared with the block cache and other calls) and valid
+only while the sink runs (a block that is not cached may live in its decode thread's reused
+buffer): a sink copies what it keeps. Sinks run on decode worker threads; they write disjoint
+regions, so no locking is needed.
 ``progress(n)`` is called (also from worker threads) with the number of items just served.
 
 How it runs (design.md "Rules of the hot path"): every range is planned before the first byte;
 items wanting the same (url, offset) block share one fetch and one decode (``FetchStats.decoded
 < blocks``); blocks held by the process-wide cache of decoded blocks (:mod:`rasteret.tiff.cache`)
 or being fetched by another call are not fetched again (``FetchStats.cached``); a call whose
-blocks would fill more than half of the cache only reads from it. Ranges of one URL are
+blocks would fill more than a quarter of the cache only reads from it. Ranges of one URL are
 coalesced across gaps of ``coalesce_gap`` bytes; at most ``max_concurrent`` requests are in
 flight for the whole call on the one shared backend; fetched ranges are decoded block by block
 in a process-wide thread pool sized to the cores, as they arrive, and the bytes are dropped once
@@ -57,7 +59,7 @@ from rasteret._options import get_options
 from rasteret.errors import StorageError, TiffFormatError
 from rasteret.io import Backend, coalesce_ranges, default_backend, redact_url
 from rasteret.tiff.cache import Abandoned, Key, backend_token, block_cache
-from rasteret.tiff.decode import check_supported
+from rasteret.tiff.decode import block_nbytes, check_supported
 from rasteret.tiff.decode import decode_block as _decode_block
 from rasteret.tiff.model import ImageLayout
 
@@ -65,7 +67,8 @@ __all__ = ["BlockRef", "FetchStats", "Sink", "decode_block", "decode_pool", "fet
 
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 MAX_PENDING_BYTES = 256 * 1024 * 1024
-CACHE_SHARE = 2  # a call may fill at most 1/CACHE_SHARE of the block cache
+CACHE_SHARE = 4  # a call may fill at most 1/CACHE_SHARE of the block cache
+INLINE_HIT_BYTES = 64 * 1024 * 1024  # cache hits up to this size are handed out on the loop
 
 Sink = Callable[[np.ndarray | None], None]
 
@@ -128,6 +131,17 @@ def decode_pool() -> ThreadPoolExecutor:
             _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rasteret-decode")
             _pool_key = key
         return _pool
+
+
+_local = threading.local()
+
+
+def _scratch(nbytes: int) -> np.ndarray:
+    """This decode thread's reusable output buffer, grown to at least ``nbytes``."""
+    buf: np.ndarray | None = getattr(_local, "scratch", None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _local.scratch = np.empty(nbytes, np.uint8)
+    return buf
 
 
 # --- planning -------------------------------------------------------------------------------
@@ -207,13 +221,8 @@ def _cache_key(block: _Block, token: int) -> Key | None:
 
 
 def _decoded_bytes(blocks: Sequence[_Block]) -> int:
-    """Upper bound of the memory the decoded blocks take."""
-    total = 0
-    for b in blocks:
-        lay = b.ref.layout
-        spp = lay.samples_per_pixel if lay.planar_configuration == 1 else 1
-        total += lay.block_width * lay.block_height * spp * max(1, lay.bits_per_sample // 8)
-    return total
+    """About the memory the decoded blocks take (1-bit masks count one bit per pixel)."""
+    return sum(block_nbytes(b.ref.layout) for b in blocks)
 
 
 # --- execution ------------------------------------------------------------------------------
@@ -330,6 +339,11 @@ class _Call:
             while blocks:
                 hits, waits, fetch = self._sort(blocks, share)
                 retry: list[_Block] = []
+                if hits and _decoded_bytes([b for b, _ in hits]) <= INLINE_HIT_BYTES:
+                    # a few copies: cheaper here than two thread hand-offs (and GIL switches)
+                    self._hand_all(hits)
+                    self.stats.cached += len(hits)
+                    hits = []
                 async with asyncio.TaskGroup() as group:
                     if hits:
                         group.create_task(self._deliver_hits(hits))
@@ -430,8 +444,9 @@ class _Call:
 
     def _decode(self, data: memoryview, block: _Block) -> None:
         ref = block.ref
+        scratch = None if block.future is not None else _scratch(block_nbytes(ref.layout))
         try:
-            arr = _decode_block(data, ref.layout, index=ref.index)
+            arr = _decode_block(data, ref.layout, index=ref.index, scratch=scratch)
         except TiffFormatError as exc:
             layout = ref.layout
             raise type(exc)(
