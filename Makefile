@@ -33,6 +33,7 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check src tests tools examples benchmarks
 	$(BIN)/ruff format --check src tests tools examples benchmarks
+	@for f in .ci/run tools/*.sh; do bash -n "$$f" || exit 1; done
 
 format: venv
 	$(BIN)/ruff format src tests tools examples benchmarks
