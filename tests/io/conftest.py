@@ -69,15 +69,7 @@ def s3_world(moto_iam_server: MotoServer, cog_bytes: bytes) -> Iterator[S3World]
     for bucket in (PRIVATE, PAYER, REGIONAL):
         moto_iam_server.create_bucket(bucket)
         moto_iam_server.upload(bucket, COG_KEY, cog_bytes)
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            statement
-            for bucket in (PRIVATE, PAYER, REGIONAL)
-            for statement in read_only_policy(bucket)["Statement"]
-        ],
-    }
-    reader = moto_iam_server.create_user("rt-io-reader", policy)
+    reader = moto_iam_server.create_user("rt-io-reader", read_only_policy(PRIVATE, PAYER, REGIONAL))
     with FaultProxy(moto_iam_server.endpoint) as proxy:
         yield S3World(moto_iam_server, proxy, reader)
 
@@ -116,12 +108,11 @@ def gcs(cog_bytes: bytes) -> Iterator[GcsServer]:
 def s3_credentials_server(s3_world: S3World) -> Iterator[CredentialsServer]:
     """Temporary S3 keys for the private bucket, 4 s life (Bearer ``t0ken-for-tests`` or the
     basic login ``earthling`` / ``pa55word-for-tests``)."""
-    policy = {"Version": "2012-10-17", "Statement": read_only_policy(PRIVATE)["Statement"]}
     server = CredentialsServer(
         token="t0ken-for-tests",
         login=("earthling", "pa55word-for-tests"),
         iam=s3_world.moto.client("iam"),
-        s3_policy=policy,
+        s3_policy=read_only_policy(PRIVATE),
     )
     with server:
         yield server

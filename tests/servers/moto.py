@@ -50,8 +50,8 @@ ALLOW_ALL = {
 }
 
 
-def read_only_policy(bucket: str) -> dict[str, Any]:
-    """An IAM policy that allows reading and listing one bucket."""
+def read_only_policy(*buckets: str) -> dict[str, Any]:
+    """An IAM policy that allows reading and listing these buckets."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -60,6 +60,7 @@ def read_only_policy(bucket: str) -> dict[str, Any]:
                 "Action": ["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"],
                 "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
             }
+            for bucket in buckets
         ],
     }
 
