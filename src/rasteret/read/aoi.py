@@ -41,6 +41,7 @@ from rasteret.read.plan import Plan, Source
 from rasteret.read.warp import margin, parse_resampling, reproject_to, resample
 from rasteret.read.window import aoi_mask, apply_fill, fill_value, nodata_pixels
 from rasteret.records import BandRef, RecordRef
+from rasteret.tiff.model import TiffHeader
 
 # A finisher completes a bound piece's array after the fetch and returns where pixels are kept
 # (inside the AOI and unmasked), or None when every pixel is.
@@ -135,6 +136,7 @@ class _Planner:
         self.out = AoiPlan()
         self._geoms: dict[tuple[int, str], shapely.Geometry] = {}
         self._masks: dict[tuple[str, int, Window], np.ndarray] = {}
+        self._windows: dict[tuple, tuple[Grid, shapely.Geometry, Window | None]] = {}
 
     def geom_in(self, gi: int, crs: CRS) -> shapely.Geometry:
         key = (gi, crs.srs)  # the CRS's own definition: cheap, unlike to_wkt()
@@ -143,6 +145,17 @@ class _Planner:
             geom = to_crs(self.aoi.geometries[gi], self.aoi.crs, crs)
             self._geoms[key] = geom
         return geom
+
+    def _window(self, gi: int, header: TiffHeader) -> tuple[Grid, shapely.Geometry, Window | None]:
+        """The full-resolution grid of ``header``, AOI ``gi`` in its CRS and the AOI's window,
+        worked out once per grid (the bands and dates of a scene share one)."""
+        key = (gi, header.crs.srs, header.transform, header.width, header.height)
+        found = self._windows.get(key)
+        if found is None:
+            g0 = header_grid(header, 0)
+            geom = self.geom_in(gi, header.crs)
+            found = self._windows[key] = (g0, geom, g0.geometry_window([geom]))
+        return found
 
     def run(self) -> AoiPlan:
         if self.opts.grid is not None:
@@ -178,9 +191,7 @@ class _Planner:
         dtype = np.dtype(header.images[0].dtype)
         fill = fill_value(dtype, ref.nodata)
         resampling = parse_resampling(self.opts.resampling, dtype)
-        g0 = header_grid(header, 0)
-        geom = self.geom_in(gi, header.crs)
-        win = g0.geometry_window([geom])
+        g0, geom, win = self._window(gi, header)
         if win is None:
             return None
         common = dict(record_index=ri, record=record, geometry_index=gi, band=band, band_ref=ref)
