@@ -15,5 +15,10 @@ PY=${PYTHON:-python3}
 test -x "$VENV/bin/python" || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q -U pip 2>&1 | grep -v '^WARNING: Location' || true
 "$VENV/bin/python" -m pip install -q "${SPEC[@]}" 2>&1 | grep -v '^WARNING: Location' || true
-"$VENV/bin/python" -c 'import stac_fastapi.pgstac.app, pypgstac, uvicorn, psycopg' >/dev/null
+# the app module logs a note about default titles on import: show output only on failure
+if ! out=$("$VENV/bin/python" -c 'import stac_fastapi.pgstac.app, pypgstac, uvicorn, psycopg' 2>&1); then
+  echo "$out" >&2
+  echo "tools/stac-env.sh: $VENV is incomplete" >&2
+  exit 1
+fi
 rm -f "$VENV"/.installed-* && touch "$STAMP"
