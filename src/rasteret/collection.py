@@ -937,7 +937,7 @@ def _take(column: Any, rows: np.ndarray, pos: np.ndarray, chosen: Selection | No
 def _grid_box(transform: Affine, width: int, height: int) -> shapely.Polygon:
     """The extent of a width x height pixel grid: its four corners through the transform
     (counter-clockwise; a box unless the grid is rotated)."""
-    corners = [transform * xy for xy in ((0, 0), (width, 0), (width, height), (0, height))]
+    corners = [transform @ xy for xy in ((0, 0), (width, 0), (width, height), (0, height))]
     return shapely.geometry.polygon.orient(shapely.Polygon(corners), 1.0)
 
 

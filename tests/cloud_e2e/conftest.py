@@ -28,7 +28,6 @@ import pytest
 import rasterio
 import rasterio.mask
 import shapely
-import shapely.ops
 from pyproj import Transformer
 from rasterio.transform import from_origin
 from shapely.geometry import mapping
@@ -105,7 +104,9 @@ def scenes(tmp_path_factory: pytest.TempPathFactory) -> list[Scene]:
             data[rng.random((SIZE, SIZE)) < 0.02] = 0
             files[band] = _write_cog(root / scene_id / f"{band}.tif", data, x0, y0)
         box = shapely.box(x0, y0 - SIZE * 10, x0 + SIZE * 10, y0)
-        footprint = shapely.ops.transform(to_lonlat.transform, shapely.segmentize(box, 100))
+        footprint = shapely.transform(
+            shapely.segmentize(box, 100), lambda xy: np.column_stack(to_lonlat.transform(*xy.T))
+        )
         when = dt.datetime(2024, 6, 10 + 20 * i, 10, tzinfo=dt.UTC)
         out.append(Scene(scene_id, when, footprint, files))
     return out

@@ -11,7 +11,6 @@ import pytest
 import rasterio
 import rasterio.mask
 import shapely
-import shapely.ops
 from pyproj import Transformer
 from shapely.geometry import mapping
 
@@ -54,7 +53,9 @@ def scenes(tmp_path_factory, served):
 
 
 def utm(geom):
-    return shapely.ops.transform(TO_UTM.transform, shapely.segmentize(geom, 0.0005))
+    return shapely.transform(
+        shapely.segmentize(geom, 0.0005), lambda xy: np.column_stack(TO_UTM.transform(*xy.T))
+    )
 
 
 def test_numpy_time_series_from_a_collection(scenes):

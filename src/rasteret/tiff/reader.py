@@ -436,7 +436,7 @@ class GeoTiff:
             win.row_off,
             win.col_off,
             out,
-            etag=None,
+            etag=self.header.etag,
             fill=self._fill(),
         )
         await self._fetch(items)
