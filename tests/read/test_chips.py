@@ -189,6 +189,49 @@ def test_collection_method_and_arrow_ids(tmp_path, served):
     np.testing.assert_array_equal(got[1, 0], merged([paths["k0"]], bounds, RES))
 
 
+def test_repeated_record_sets_are_selected_once(tmp_path, served, monkeypatch):
+    """A sampler asks for the same records chip after chip: the collection is filtered once
+    per (record_ids, bands); other sets, orders and band lists still get their own records,
+    and ids that are not there are reported on every call."""
+    rows, paths = [], {}
+    for i in range(2):
+        bands = {}
+        for b in ("x", "y"):
+            data = make_array("uint16", (SIDE, SIDE), seed=800 + 10 * i + ord(b), nodata=0)
+            path = write_cog(tmp_path / f"m{i}{b}.tif", data, nodata=0)
+            bands[b] = {"href": served(f"chips/m{i}{b}.tif", path).url}
+            paths[(f"m{i}", b)] = path
+        rows.append({"id": f"m{i}", "datetime": dt.datetime(2024, 3, 1 + i), "assets": bands})
+    import pyarrow as pa
+
+    coll = rasteret.build_from_table(
+        pa.Table.from_pylist(rows), band_map={"x": "x", "y": "y"}, progress=False
+    )
+    selections = []
+    where = type(coll).where
+    monkeypatch.setattr(type(coll), "where", lambda self, e: selections.append(e) or where(self, e))
+    args = dict(res=(RES, RES), group_by="id")
+    for n, (ids, bands, col) in enumerate(
+        [(["m0", "m1"], ["x"], 10), (["m0", "m1"], ["x"], 90), (["m1", "m0"], ["x"], 50),
+         (["m0", "m1"], ["y", "x"], 20), (["m0", "m1"], ["x"], 130)]
+    ):  # fmt: skip
+        bounds = chip(col, 40, 32, 16)
+        got = coll.read_window(record_ids=ids, bounds=bounds, bands=bands, **args)
+        assert got.shape == (2, len(bands), 16, 32), n
+        for t, rid in enumerate(ids):
+            for c, band in enumerate(bands):
+                want = merged([paths[(rid, band)]], bounds, RES)
+                np.testing.assert_array_equal(got[t, c], want, err_msg=f"call {n}")
+    assert len(selections) == 3  # (m0 m1, x), (m1 m0, x), (m0 m1, y x)
+    for _ in range(2):
+        with pytest.warns(RuntimeWarning, match="1 of the record_ids .*'gone'"):
+            got = coll.read_window(
+                record_ids=["m1", "gone"], bounds=chip(0, 0, 8, 8), bands=["y"], **args
+            )
+        assert got.shape == (1, 1, 8, 8)
+    assert len(selections) == 4
+
+
 def test_bad_arguments_are_named(shifted):
     records, _ = shifted
     ok = dict(record_ids=["r0"], bounds=chip(0, 0, 8, 8), res=(RES, RES), bands=["red"])

@@ -17,6 +17,9 @@ time series raises instead (a missing timestep would silently change T).
 from __future__ import annotations
 
 import math
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -36,6 +39,7 @@ from rasteret.read.window import fill_value
 from rasteret.records import RecordRef
 
 GROUP_BY = (None, "datetime", "id")
+MEMO_ENTRIES = 64  # record sets remembered per collection (a sampler asks for the same ones)
 
 
 async def aread_window(
@@ -207,10 +211,64 @@ def _res(res: Any) -> tuple[float, float]:
     return values  # type: ignore[return-value]
 
 
+class _RecordMemo:
+    """The records of recent ``(record_ids, bands)`` requests per collection object.
+
+    A sampler calls ``read_window`` once per chip with the same few record sets; selecting and
+    rebuilding them is most of a cached chip's planning. Collections are immutable views, so
+    the records stay valid for as long as the collection object lives."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_collection: weakref.WeakKeyDictionary[Any, OrderedDict[Hashable, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self, collection: Any, key: Hashable) -> Any:
+        with self._lock:
+            try:
+                entries = self._by_collection.get(collection)
+            except TypeError:  # not weak-referenceable or not hashable: never remembered
+                return None
+            if entries is None or key not in entries:
+                return None
+            entries.move_to_end(key)
+            return entries[key]
+
+    def put(self, collection: Any, key: Hashable, value: Any) -> None:
+        with self._lock:
+            try:
+                entries = self._by_collection.setdefault(collection, OrderedDict())
+            except TypeError:
+                return
+            entries[key] = value
+            while len(entries) > MEMO_ENTRIES:
+                entries.popitem(last=False)
+
+
+_memo = _RecordMemo()
+
+
 def _records(
     collection: Any, ids: list[str], bands: list[str]
 ) -> tuple[list[RecordRef], list[str]]:
     """The records of ``ids`` in that order (the mosaic priority)."""
+    key = (tuple(ids), tuple(bands))
+    found = None if api._is_record_list(collection) else _memo.get(collection, key)
+    if found is None:
+        found = _select(collection, ids, bands)
+        if not api._is_record_list(collection):
+            _memo.put(collection, key, found)
+    records, resolved, missing = found
+    if missing:
+        api._note(f"{len(missing)} of the record_ids are not in the collection: {_shown(missing)}")
+    return list(records), list(resolved)
+
+
+def _select(
+    collection: Any, ids: list[str], bands: list[str]
+) -> tuple[tuple[RecordRef, ...], tuple[str, ...], list[str]]:
+    """Records of ``ids`` in that order, the resolved band names, and the ids not found."""
     if api._is_record_list(collection):
         chosen: Any = [r for r in collection if r.record_id in set(ids)]
     elif hasattr(collection, "where"):
@@ -229,9 +287,7 @@ def _records(
         raise ReadArgumentError(
             f"no record of the collection has an id in record_ids ({_shown(ids)})"
         )
-    if missing:
-        api._note(f"{len(missing)} of the record_ids are not in the collection: {_shown(missing)}")
-    return [by_id[i] for i in ids if i in by_id], bands
+    return tuple(by_id[i] for i in ids if i in by_id), tuple(bands), missing
 
 
 def _first_crs(records: Sequence[RecordRef], bands: Sequence[str]) -> CRS:
