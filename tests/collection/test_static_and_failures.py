@@ -7,13 +7,16 @@ import warnings
 from pathlib import Path
 
 import pytest
+from obstore.store import LocalStore
 from tests.collection import data
 from tests.collection.conftest import COLLECTION
 from tests.collection.truth import assert_same_header, header_from_file
 
 import rasteret
 from rasteret.errors import BuildError, StacError
+from rasteret.ingest import stac as stac_source
 from rasteret.ingest.pipeline import BuildWarning
+from rasteret.io import create_backend, default_backend, run_sync
 
 
 def _build_static(root: str, name: str, **kw):
@@ -62,6 +65,24 @@ def test_static_catalog_unknown_collection(static_catalog: Path):
             name="x", stac_api=str(static_catalog), collection="other", static_catalog=True
         )
     assert "other" in str(err.value) and COLLECTION in str(err.value)
+
+
+def test_local_catalog_nodes_are_read_from_disk_only_by_the_default_routing(
+    static_catalog: Path, tmp_path: Path
+):
+    """Local nodes skip the object store (cheaper) only where the backend would read the same
+    file from the disk anyway; a custom store keeps every read."""
+    default = default_backend()
+    assert stac_source._reads_disk(default, str(static_catalog))
+    assert stac_source._reads_disk(default, static_catalog.as_uri())
+    assert not stac_source._reads_disk(default, "https://127.0.0.1:9/catalog.json")
+    custom = create_backend(store=LocalStore(str(static_catalog.parent)))
+    assert not stac_source._reads_disk(custom, "catalog.json")
+    spaced = tmp_path / "a dir" / "catalog.json"
+    spaced.parent.mkdir()
+    spaced.write_text(json.dumps({"type": "Catalog", "id": "c", "links": []}))
+    items = run_sync(stac_source.crawl_catalog(spaced.as_uri(), default))
+    assert items == []
 
 
 def test_static_catalog_missing_root_names_it(tmp_path: Path):

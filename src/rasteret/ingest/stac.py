@@ -13,13 +13,15 @@ import json
 import os
 import posixpath
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import unquote, urljoin, urlsplit
 
 import pyarrow as pa
 import shapely
+from obstore.store import LocalStore
 
-from rasteret.errors import BuildError, RasteretError, StacError
+from rasteret.errors import BuildError, ObjectNotFoundError, RasteretError, StacError, StorageError
 from rasteret.ingest.normalize import (
     TIMESTAMP,
     bbox_from_values,
@@ -179,8 +181,33 @@ def _join(base: str, href: str) -> str:
     return posixpath.normpath(posixpath.join(posixpath.dirname(os.path.abspath(base)), href))
 
 
-async def _fetch_json(url: str, backend: Backend) -> dict[str, Any]:
-    data, _ = await backend.get_prefix(url, MAX_JSON_BYTES)
+def _reads_disk(backend: Backend, root: str) -> bool:
+    """Whether ``backend`` reads local paths straight from the disk (not a custom store)."""
+    if "://" in root and not root.startswith("file://"):
+        return False
+    store, _ = backend.resolve(root)
+    return isinstance(store, LocalStore) and store.prefix is None
+
+
+def _local_path(url: str) -> Path | None:
+    if url.startswith("file://"):
+        return Path(unquote(urlsplit(url).path))
+    return None if "://" in url else Path(url).expanduser()
+
+
+async def _fetch_json(url: str, backend: Backend, *, from_disk: bool = False) -> dict[str, Any]:
+    """One catalog node. With ``from_disk``, local paths are read directly: item files are
+    small, and a read through the object store's thread pool costs several times the read."""
+    local = _local_path(url) if from_disk else None
+    if local is not None:
+        try:
+            data: bytes | memoryview = local.read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"{local} does not exist (check the path or URL)") from None
+        except OSError as exc:
+            raise StorageError(f"cannot read {local}: {exc.strerror or exc}") from None
+    else:
+        data, _ = await backend.get_prefix(url, MAX_JSON_BYTES)
     try:
         return json.loads(bytes(data))
     except ValueError as exc:
@@ -196,6 +223,7 @@ async def crawl_catalog(
     Catalog levels are fetched concurrently.
     """
     sem = asyncio.Semaphore(CRAWL_CONCURRENCY)
+    from_disk = _reads_disk(backend, root)
     seen: set[str] = set()
     items: list[dict[str, Any]] = []
     collections_found: set[str] = set()
@@ -203,7 +231,7 @@ async def crawl_catalog(
     async def get(url: str) -> dict[str, Any]:
         async with sem:
             try:
-                return await _fetch_json(url, backend)
+                return await _fetch_json(url, backend, from_disk=from_disk)
             except StacError:
                 raise
             except RasteretError as exc:
