@@ -114,6 +114,35 @@ def test_single_file_merges_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert pq.read_table(path).to_pylist() == pa.concat_tables(tables).to_pylist()
 
 
+def test_small_files_snappy_larger_files_zstd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(store, "ROWS_PER_GROUP", 8)
+    monkeypatch.setattr(store, "SMALL_FILE_ROWS", 5)
+    # one partition of 4 rows, one of 6, and a single file whose first row group has 8 rows
+    table = pa.Table.from_pylist(rows(0, 10), schema=SCHEMA)
+    for name, values in (("year", [2024] * 10), ("month", [1] * 4 + [2] * 6)):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pa.array(values, pa.int32()))
+    root = store.write_collection(tmp_path / "c", SCHEMA, iter([table]))
+    codecs = {}
+    for f in root.rglob("*.parquet"):
+        meta = pq.ParquetFile(f).metadata
+        group = meta.row_group(0)
+        codecs[meta.num_rows] = {group.column(i).compression for i in range(group.num_columns)}
+    assert codecs == {4: {"SNAPPY"}, 6: {"ZSTD"}}
+    flat = table.drop_columns(["year", "month"])
+    one = store.write_collection(
+        tmp_path / "one.parquet", flat.schema, iter([flat]), partition_by=()
+    )
+    meta = pq.ParquetFile(one).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [8, 2]
+    assert {meta.row_group(1).column(i).compression for i in range(6)} == {"ZSTD"}
+    assert pq.read_table(one).to_pylist() == flat.to_pylist()
+    empty = store.write_collection(
+        tmp_path / "empty.parquet", flat.schema, iter([]), partition_by=()
+    )
+    assert pq.read_table(empty).schema == flat.schema and pq.read_table(empty).num_rows == 0
+
+
 def test_statistics_and_dictionaries_where_filters_use_them(tmp_path: Path):
     root = store.write_collection(tmp_path / "c", SCHEMA, iter(chunks([40])))
     meta = pq.ParquetFile(next(root.rglob("*.parquet"))).metadata

@@ -1,4 +1,9 @@
-"""On-disk format: GeoParquet 1.1, zstd, Hive ``year=/month=`` partitions, written atomically.
+"""On-disk format: GeoParquet 1.1, Hive ``year=/month=`` partitions, written atomically.
+
+Files are compressed with zstd (level 3, like the reference), except files of fewer than
+:data:`SMALL_FILE_ROWS` rows, which use Snappy: a collection has hundreds of leaf columns (every
+band's tile tables), and zstd's fixed cost per column chunk is then most of the time taken to
+write the file and to read it back, for the same size.
 
 A collection is written into a hidden temporary folder next to its destination and renamed
 into place only when complete, so an interrupted build or export leaves nothing half-written
@@ -31,6 +36,7 @@ ROWS_PER_GROUP = 8192
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 REPORT_FILE = "_build_report.json"
 ZSTD_LEVEL = 3
+SMALL_FILE_ROWS = 16
 
 
 def geo_metadata(geometry_types: Sequence[str], bbox: Sequence[float] | None) -> dict[bytes, bytes]:
@@ -132,11 +138,12 @@ def _tables(schema: pa.Schema, tables: Iterable[pa.Table]) -> Iterator[pa.Table]
         yield table.select(schema.names).cast(schema)
 
 
-def write_options(schema: pa.Schema) -> dict[str, Any]:
-    """ParquetWriter settings: zstd; statistics only where filters use them (plain columns and
-    the bbox covering) and dictionaries only for plain string columns. A collection has
-    hundreds of leaf columns (every band's tile tables); statistics and dictionary pages on
-    those cost time and bytes and never prune anything."""
+def write_options(schema: pa.Schema, rows: int = SMALL_FILE_ROWS) -> dict[str, Any]:
+    """ParquetWriter settings for a file of about ``rows`` rows: zstd (Snappy under
+    :data:`SMALL_FILE_ROWS`); statistics only where filters use them (plain columns and the
+    bbox covering) and dictionaries only for plain string columns. A collection has hundreds
+    of leaf columns (every band's tile tables); statistics and dictionary pages on those cost
+    time and bytes and never prune anything."""
     stats: list[str] = []
     strings: list[str] = []
     for f in schema:
@@ -146,27 +153,42 @@ def write_options(schema: pa.Schema) -> dict[str, Any]:
             stats.append(f.name)
             if pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
                 strings.append(f.name)
+    small = rows < SMALL_FILE_ROWS
     return {
-        "compression": "zstd",
-        "compression_level": ZSTD_LEVEL,
+        "compression": "snappy" if small else "zstd",
+        "compression_level": None if small else ZSTD_LEVEL,
         "write_statistics": stats,
         "use_dictionary": strings,
     }
 
 
 def _write_file(path: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> None:
-    with pq.ParquetWriter(path, schema, **write_options(schema)) as writer:
+    """One file; opened at its first row group, when its size is known (see the codecs)."""
+    writer: pq.ParquetWriter | None = None
+
+    def write(rows: pa.Table) -> None:
+        nonlocal writer
+        if writer is None:
+            writer = pq.ParquetWriter(path, schema, **write_options(schema, rows.num_rows))
+        writer.write_table(rows, row_group_size=ROWS_PER_GROUP)
+
+    try:
         buffer = _Buffer()
         for table in _tables(schema, tables):
             buffer.add(table)
             if buffer.rows >= ROWS_PER_GROUP:  # write full row groups, keep the rest
                 rows = buffer.take()
                 full = rows.num_rows - rows.num_rows % ROWS_PER_GROUP
-                writer.write_table(rows.slice(0, full), row_group_size=ROWS_PER_GROUP)
+                write(rows.slice(0, full))
                 if full < rows.num_rows:
                     buffer.add(rows.slice(full))
         if buffer.rows:
-            writer.write_table(buffer.take(), row_group_size=ROWS_PER_GROUP)
+            write(buffer.take())
+        elif writer is None:  # no rows at all: a file with the schema only
+            writer = pq.ParquetWriter(path, schema, **write_options(schema, 0))
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _write_folder(
@@ -214,7 +236,6 @@ class _Partitions:
         self.root = root
         self.schema = schema
         self.partition_by = partition_by
-        self.options = write_options(schema)
         self.buffers: dict[tuple[Any, ...], _Buffer] = {}
         self.writers: dict[tuple[Any, ...], pq.ParquetWriter] = {}
 
@@ -251,16 +272,18 @@ class _Partitions:
         self.writers.pop(key).close()
 
     def _write(self, key: tuple[Any, ...], table: pa.Table) -> None:
-        self._writer(key).write_table(table, row_group_size=ROWS_PER_GROUP)
+        self._writer(key, table.num_rows).write_table(table, row_group_size=ROWS_PER_GROUP)
 
-    def _writer(self, key: tuple[Any, ...]) -> pq.ParquetWriter:
+    def _writer(self, key: tuple[Any, ...], rows: int) -> pq.ParquetWriter:
+        """The partition's writer, opened at its first row group (``rows`` picks the codec)."""
         writer = self.writers.get(key)
         if writer is None:
             folder = self.root.joinpath(
                 *(f"{c}={_hive_value(v)}" for c, v in zip(self.partition_by, key, strict=True))
             )
             folder.mkdir(parents=True, exist_ok=True)
-            writer = pq.ParquetWriter(folder / "part-0.parquet", self.schema, **self.options)
+            options = write_options(self.schema, rows)
+            writer = pq.ParquetWriter(folder / "part-0.parquet", self.schema, **options)
             self.writers[key] = writer
         return writer
 
