@@ -16,6 +16,7 @@ naming the source and the fault: IFD cycles, absurd counts and sizes, offsets be
 from __future__ import annotations
 
 import asyncio
+import functools
 import struct
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,11 @@ from rasteret.tiff.tags import (
     field_size,
     sample_dtype,
 )
+
+# Per field type: bytes per value, and the struct code of a single integer value.
+_SIZES = {t: field_size(t) for t in FIELD_TYPES}
+_INT_CODES = {1: "B", 2: "B", 3: "H", 4: "I", 6: "b", 7: "B", 8: "h", 9: "i", 13: "I", 16: "Q",
+              17: "q", 18: "Q"}  # fmt: skip
 
 PREFIX_SIZE = 64 * 1024
 READ_AHEAD = 64 * 1024
@@ -95,7 +101,7 @@ class _Bytes:
             raise TiffFormatError(f"{self.where}: {what} at {start}-{end} was not read")
         return data
 
-    @property
+    @functools.cached_property
     def where(self) -> str:
         return redact_url(self.source)
 
@@ -223,14 +229,7 @@ async def _read_ifds(buf: _Bytes, fmt: _Format, first: int) -> list[_IFD]:
     seen: set[int] = set()
     offset = first
     header_size = 16 if fmt.big else 8
-    entry_dtype = np.dtype(
-        [
-            ("tag", fmt.order + "u2"),
-            ("type", fmt.order + "u2"),
-            ("count", fmt.order + ("u8" if fmt.big else "u4")),
-            ("value", f"V{fmt.offset_size}"),
-        ]
-    )
+    entry = struct.Struct(fmt.order + ("HHQ8s" if fmt.big else "HHI4s"))
     while offset:
         where = f"IFD {len(ifds)} at offset {offset}"
         if offset in seen:
@@ -247,29 +246,24 @@ async def _read_ifds(buf: _Bytes, fmt: _Format, first: int) -> list[_IFD]:
         start = offset + fmt.count_size
         end = start + n * fmt.entry_size + fmt.offset_size
         await buf.ensure([(offset, end, where)])
-        raw = np.frombuffer(buf.need(start, end - fmt.offset_size, where), dtype=entry_dtype)
         entries: dict[int, _Entry] = {}
-        for tag, ftype, count, value in zip(
-            raw["tag"].tolist(),
-            raw["type"].tolist(),
-            raw["count"].tolist(),
-            raw["value"].tolist(),
-            strict=True,
+        for tag, ftype, count, value in entry.iter_unpack(
+            buf.need(start, end - fmt.offset_size, where)
         ):
             if tag not in KNOWN_TAGS or (ifds and tag in GEO_TAGS) or tag in entries:
                 continue
             if ftype not in FIELD_TYPES:
                 raise TiffFormatError(f"{buf.where}: {where}: tag {tag} has unknown type {ftype}")
-            nbytes = count * field_size(ftype)
+            nbytes = count * _SIZES[ftype]
             if nbytes > buf.size:
                 raise TiffFormatError(
                     f"{buf.where}: {where}: tag {tag} claims {count} values, more than the "
                     f"file holds ({buf.size} bytes)"
                 )
             if nbytes <= fmt.offset_size:
-                entries[tag] = _Entry(ftype, count, bytes(value[:nbytes]), 0)
+                entries[tag] = _Entry(ftype, count, value[:nbytes], 0)
             else:
-                entries[tag] = _Entry(ftype, count, None, fmt.uint(bytes(value)))
+                entries[tag] = _Entry(ftype, count, None, fmt.uint(value))
         ifds.append(_IFD(offset, entries))
         offset = fmt.uint(buf.need(end - fmt.offset_size, end, where))
     if not ifds:
@@ -294,8 +288,7 @@ class _Values:
         if entry is None:
             return None
         raw = self._raw(tag, entry)
-        dtype = np.dtype(self.fmt.order + FIELD_TYPES[entry.type])
-        values = np.frombuffer(raw, dtype=dtype)
+        values = np.frombuffer(raw, dtype=_dtype(self.fmt.order, entry.type))
         if entry.type in RATIONAL_TYPES:
             pairs = values.reshape(-1, 2).astype("f8")
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -317,7 +310,7 @@ class _Values:
     def _raw(self, tag: int, entry: _Entry) -> bytes:
         if entry.inline is not None:
             return entry.inline
-        nbytes = entry.count * field_size(entry.type)
+        nbytes = entry.count * _SIZES[entry.type]
         return self.buf.need(entry.offset, entry.offset + nbytes, f"tag {tag}")
 
     def ints(self, tag: int, default: int | None = None) -> list[int]:
@@ -332,7 +325,17 @@ class _Values:
         return [int(v) for v in values.tolist()]
 
     def one(self, tag: int, default: int | None = None) -> int:
+        entry = self.ifd.entries.get(tag)
+        if entry is not None and entry.count == 1 and entry.inline is not None:
+            code = _INT_CODES.get(entry.type)
+            if code is not None:  # the common case: one integer stored in the entry
+                return int(struct.unpack(self.fmt.order + code, entry.inline)[0])
         return self.ints(tag, default)[0]
+
+
+@functools.cache
+def _dtype(order: str, field_type: int) -> np.dtype:
+    return np.dtype(order + FIELD_TYPES[field_type])
 
 
 def _out_of_line_ranges(buf: _Bytes, ifds: list[_IFD]) -> list[tuple[int, int, str]]:
@@ -340,7 +343,7 @@ def _out_of_line_ranges(buf: _Bytes, ifds: list[_IFD]) -> list[tuple[int, int, s
     for i, ifd in enumerate(ifds):
         for tag, entry in ifd.entries.items():
             if entry.inline is None:
-                nbytes = entry.count * field_size(entry.type)
+                nbytes = entry.count * _SIZES[entry.type]
                 ranges.append((entry.offset, entry.offset + nbytes, f"IFD {i} tag {tag}"))
     return ranges
 
