@@ -85,11 +85,40 @@ class _Block:
                 dst[...] = part
 
 
+@dataclass(frozen=True, eq=False)
+class _Split:
+    """Pixels (rows, cols of an image) grouped by block: ``(block row, block col, positions,
+    rows in the block, cols in the block)`` per block. Holds ``rows``/``cols`` so a cache keyed
+    by their ids stays valid."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    blocks: tuple[tuple[int, int, np.ndarray, np.ndarray, np.ndarray], ...]
+
+    @classmethod
+    def of(cls, rows: np.ndarray, cols: np.ndarray, lay: ImageLayout) -> _Split:
+        brow = rows // lay.block_height
+        bcol = cols // lay.block_width
+        keys = brow * lay.blocks_across + bcol
+        order = np.argsort(keys, kind="stable")
+        uniq, starts = np.unique(keys[order], return_index=True)
+        bounds = list(starts[1:]) + [len(order)]
+        blocks = []
+        for key, start, stop in zip(uniq.tolist(), starts.tolist(), bounds, strict=True):
+            idx = order[start:stop]
+            br, bc = divmod(int(key), lay.blocks_across)
+            in_rows = rows[idx] - br * lay.block_height
+            in_cols = cols[idx] - bc * lay.block_width
+            blocks.append((br, bc, idx, in_rows, in_cols))
+        return cls(rows, cols, tuple(blocks))
+
+
 class Plan:
     """All blocks one read call needs, each with a sink that fills every target."""
 
     def __init__(self) -> None:
         self._blocks: dict[tuple[Any, ...], _Block] = {}
+        self._splits: dict[tuple[int, ...], _Split] = {}
 
     def __len__(self) -> int:
         return len(self._blocks)
@@ -148,15 +177,7 @@ class Plan:
         """Write the pixel at (rows[i], cols[i]) of ``source`` into ``out[i]`` (rows/cols inside
         the image). With ``mask=True``, ``out`` is bool and gets ``pixel != 0``."""
         lay = source.layout
-        brow = rows // lay.block_height
-        bcol = cols // lay.block_width
-        keys = brow * lay.blocks_across + bcol
-        order = np.argsort(keys, kind="stable")
-        uniq, starts = np.unique(keys[order], return_index=True)
-        bounds = list(starts[1:]) + [len(order)]
-        for key, start, stop in zip(uniq.tolist(), starts.tolist(), bounds, strict=True):
-            idx = order[start:stop]
-            br, bc = divmod(int(key), lay.blocks_across)
+        for br, bc, idx, in_rows, in_cols in self._split(rows, cols, lay).blocks:
             block = self._block(source, lay.block_index(br, bc, source.plane), owner)
             if block is None:
                 continue
@@ -166,10 +187,20 @@ class Plan:
                     out,
                     0 if mask else source.sample_in_block,
                     index=idx,
-                    rows=rows[idx] - br * lay.block_height,
-                    cols=cols[idx] - bc * lay.block_width,
+                    rows=in_rows,
+                    cols=in_cols,
                 )
             )
+
+    def _split(self, rows: np.ndarray, cols: np.ndarray, lay: ImageLayout) -> _Split:
+        """The points grouped by block, once per (points, block grid): the dates and bands of
+        one scene grid share it."""
+        key = (id(rows), id(cols), lay.block_width, lay.block_height, lay.blocks_across)
+        found = self._splits.get(key)
+        if found is not None and found.rows is rows and found.cols is cols:
+            return found
+        found = self._splits[key] = _Split.of(rows, cols, lay)
+        return found
 
     def _block(self, source: Source, index: int, owner: Hashable) -> _Block | None:
         lay = source.layout
