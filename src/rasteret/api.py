@@ -24,6 +24,7 @@ from rasteret.ingest import stac as stac_source
 from rasteret.ingest import table as table_source
 from rasteret.ingest.arrow import as_arrow, is_path_like
 from rasteret.ingest.cache import build_key, canonical, safe_name, source_fingerprint
+from rasteret.ingest.headers import HEADER_CONCURRENCY
 from rasteret.ingest.metadata import CollectionInfo
 from rasteret.ingest.normalize import parse_datetime
 from rasteret.ingest.pipeline import HeaderOptions, build_table, run_build
@@ -179,7 +180,7 @@ def build_from_stac(
     date_range: tuple[str, str] | None = None,
     workspace_dir: str | os.PathLike[str] | None = None,
     force: bool = False,
-    max_concurrent: int = 50,
+    max_concurrent: int = HEADER_CONCURRENCY,
     cloud_config: CloudConfig | Mapping[str, Any] | None = None,
     query: dict[str, Any] | str | None = None,
     backend: Backend | None = None,
@@ -439,7 +440,7 @@ def build(
     date_range: tuple[str, str] | None = None,
     workspace_dir: str | os.PathLike[str] | None = None,
     force: bool = False,
-    max_concurrent: int = 50,
+    max_concurrent: int = HEADER_CONCURRENCY,
     query: dict[str, Any] | str | None = None,
     prefer_geoparquet: bool = False,
     stac_api: str | None = None,

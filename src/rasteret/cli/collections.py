@@ -12,6 +12,7 @@ from typing import Any
 from rasteret.cli import command_group
 from rasteret.cli._output import clip, print_json, print_table
 from rasteret.errors import CollectionError, ConfigError
+from rasteret.ingest.headers import HEADER_CONCURRENCY
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -117,7 +118,7 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
 def add_build_options(parser: argparse.ArgumentParser) -> None:
     add_workspace(parser)
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
-    parser.add_argument("--max-concurrent", type=int, default=50, metavar="N")
+    parser.add_argument("--max-concurrent", type=int, default=HEADER_CONCURRENCY, metavar="N")
     parser.add_argument("--strict", action="store_true", help="fail if any asset fails")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")

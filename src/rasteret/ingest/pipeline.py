@@ -22,7 +22,13 @@ import pyarrow.compute as pc
 
 from rasteret.errors import BuildError
 from rasteret.ingest import assemble, normalize, schema
-from rasteret.ingest.headers import HeaderPass, HeaderReader, read_headers, show_progress
+from rasteret.ingest.headers import (
+    HEADER_CONCURRENCY,
+    HeaderPass,
+    HeaderReader,
+    read_headers,
+    show_progress,
+)
 from rasteret.ingest.metadata import CollectionInfo, now_iso
 from rasteret.ingest.plan import BuildPlan
 from rasteret.ingest.report import BuildReport
@@ -43,7 +49,7 @@ class HeaderOptions:
     """How the header pass runs."""
 
     backend: Backend
-    max_concurrent: int = 50
+    max_concurrent: int = HEADER_CONCURRENCY
     progress: bool | None = None
     strict: bool = False
     header_cache: MutableMapping[str, TiffHeader] | None = None
